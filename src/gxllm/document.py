@@ -1,0 +1,46 @@
+"""The document every loader produces and every later stage reads.
+
+A document is a sequence of lines; a line is a sequence of cells. What a "cell" is depends on
+where the text came from: an HTML ``<td>``, a ``|``-separated field, a run of text between
+wide gaps in a PDF text layer, or a whole line of scraped text. ``pos`` is a horizontal
+position that is comparable between lines of the same table (a grid column for HTML, a
+character offset for text layers) so that a row with blank cells can be aligned to its
+columns; it is ``None`` where the source gives no such position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    text: str
+    pos: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    cells: tuple[Cell, ...]
+    number: int  # 1-based line (text) or row/paragraph ordinal (HTML) in the source
+
+    @property
+    def text(self) -> str:
+        return " ".join(c.text for c in self.cells)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a document came from: what the result records about its input."""
+
+    name: str
+    format: str  # "text" | "html"
+    encoding: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Document:
+    source: Source
+    lines: tuple[Line, ...]

@@ -1,0 +1,273 @@
+"""The national report templates, declared once as data.
+
+Everything that knows a table, a row, a column, a Chinese label or an identity reads it from
+here: the parser (anchors), the validator (identities), the output model and JSON schema, the
+CSV writer and the review report. Two templates exist:
+
+- "2021": 国办公开办函〔2021〕30号, reports for 2021 and later;
+- "2019": 国办公开办函〔2019〕60号, reports for 2019 and 2020.
+
+Anchors are regular expressions matched against *normalised* text (simplified characters,
+NFKC, no whitespace), so they are written in simplified characters with half-width
+punctuation, and they tolerate the label variants seen in real reports (typos, 1./1、).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+TemplateId = Literal["2021", "2019"]
+TEMPLATES: tuple[TemplateId, ...] = ("2021", "2019")
+
+# How a column's values are checked: counts are non-negative integers, `signed` may be
+# negative (本年增/减), `money` may be fractional (万元, 元).
+ValueKind = Literal["count", "signed", "money"]
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    kind: ValueKind = "count"
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    anchor: str  # regex on normalised, whitespace-free text
+    columns: tuple[Column, ...] = ()  # 表二 rows carry their own columns
+    result: bool = False  # 表三: one of the rows summed by T3-results
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The rows and columns one table has in one report (read from the table itself)."""
+
+    table: str
+    variant: str  # "2021" / "2019": which template the table follows
+    rows: tuple[Row, ...]
+    columns: tuple[Column, ...]  # 表三/表四: shared by every row; 表二: empty (per row)
+
+    def row(self, key: str) -> Row:
+        return next(r for r in self.rows if r.key == key)
+
+    def columns_of(self, row: Row) -> tuple[Column, ...]:
+        return row.columns or self.columns
+
+    def cell_paths(self) -> list[tuple[Row, Column]]:
+        return [(r, c) for r in self.rows for c in self.columns_of(r)]
+
+
+# --- 表二 主动公开政府信息情况 -------------------------------------------------------------
+
+_ISSUED = (Column("issued", "本年制发件数"), Column("repealed", "本年废止件数"), Column("in_force", "现行有效件数"))
+_DECISIONS_2021 = (Column("decisions", "本年处理决定数量"),)
+_MADE = (
+    Column("newly_made", "本年新制作数量"),
+    Column("newly_published", "本年新公开数量"),
+    Column("total_published", "对外公开总数量"),
+)
+_ITEMS = (Column("prior_year_items", "上一年项目数量"), Column("change", "本年增/减", "signed"))
+_ITEMS_DECISIONS = _ITEMS + (Column("decisions", "处理决定数量"),)
+
+ACTIVE_DISCLOSURE_ROWS: dict[str, tuple[Row, ...]] = {
+    "2021": (
+        Row("regulations", "规章", r"规章", _ISSUED),
+        Row("normative_documents", "行政规范性文件", r"规范性文件", _ISSUED),
+        Row("administrative_licensing", "行政许可", r"行政许可", _DECISIONS_2021),
+        Row("administrative_penalty", "行政处罚", r"行政处罚", _DECISIONS_2021),
+        Row("administrative_coercion", "行政强制", r"行政强制", _DECISIONS_2021),
+        Row(
+            "administrative_fees",
+            "行政事业性收费",
+            r"事业性收费",
+            (Column("amount_wan_yuan", "本年收费金额(单位:万元)", "money"),),
+        ),
+    ),
+    "2019": (
+        Row("regulations", "规章", r"规章", _MADE),
+        Row("normative_documents", "规范性文件", r"规范性文件", _MADE),
+        Row("administrative_licensing", "行政许可", r"行政许可", _ITEMS_DECISIONS),
+        Row("other_external_services", "其他对外管理服务事项", r"其他对外管理服务", _ITEMS_DECISIONS),
+        Row("administrative_penalty", "行政处罚", r"行政处罚", _ITEMS_DECISIONS),
+        Row("administrative_coercion", "行政强制", r"行政强制", _ITEMS_DECISIONS),
+        Row("administrative_fees", "行政事业性收费", r"事业性收费", _ITEMS),
+        Row(
+            "government_procurement",
+            "政府集中采购",
+            r"集中采购",
+            (Column("projects", "采购项目数量"), Column("total_amount", "采购总金额", "money")),
+        ),
+    ),
+}
+# Header words that tell the two 表二 templates apart.
+ACTIVE_DISCLOSURE_MARKERS: dict[str, str] = {
+    "2021": r"本年制发|本年废止|现行有效|本年收费金额",
+    "2019": r"新制作|新公开|对外公开总|上一年项目|本年增/?减|集中采购|其他对外管理服务",
+}
+# The unit printed for 政府集中采购 采购总金额 goes beside the value, in this key.
+AMOUNT_UNIT_KEY = "total_amount_unit"
+
+# --- 表三 收到和处理政府信息公开申请情况 ---------------------------------------------------
+
+APPLICANT_COLUMNS = (
+    Column("natural_person", "自然人"),
+    Column("commercial_enterprise", "商业企业"),
+    Column("research_institution", "科研机构"),
+    Column("public_interest_org", "社会公益组织"),
+    Column("legal_service_org", "法律服务机构"),
+    Column("other_org", "其他"),
+)
+ORGANISATION_COLUMNS = APPLICANT_COLUMNS[1:]
+SUBTOTAL_COLUMN = Column("legal_person_subtotal", "法人或其他组织小计")
+TOTAL_COLUMN = Column("total", "总计")
+SUBTOTAL_MARKER = r"小计"
+
+_T3_HEAD = (
+    Row("new_received", "一、本年新收政府信息公开申请数量", r"本年新收"),
+    Row("carried_over", "二、上年结转政府信息公开申请数量", r"上年结转"),
+    Row("granted", "三、本年度办理结果 (一)予以公开", r"予以公开", result=True),
+    Row("partially_granted", "(二)部分公开", r"部分公开", result=True),
+    Row("withheld_state_secret", "(三)不予公开 1.属于国家秘密", r"国家秘密", result=True),
+    Row("withheld_prohibited_by_law", "(三) 2.其他法律行政法规禁止公开", r"其他法律行政", result=True),
+    Row("withheld_security_stability", "(三) 3.危及“三安全一稳定”", r"危及|三安全一稳定", result=True),
+    Row("withheld_third_party", "(三) 4.保护第三方合法权益", r"第三方合法权益", result=True),
+    Row("withheld_internal_affairs", "(三) 5.属于三类内部事务信息", r"内部事务", result=True),
+    Row("withheld_process_info", "(三) 6.属于四类过程性信息", r"过程性信息", result=True),
+    Row("withheld_enforcement_file", "(三) 7.属于行政执法案卷", r"执法案卷", result=True),
+    Row("withheld_query_matter", "(三) 8.属于行政查询事项", r"行政查询", result=True),
+    Row("unavailable_not_held", "(四)无法提供 1.本机关不掌握相关政府信息", r"不掌握", result=True),
+    Row("unavailable_needs_creation", "(四) 2.没有现成信息需要另行制作", r"没有现成信息|另行制作", result=True),
+    Row("unavailable_unclear", "(四) 3.补正后申请内容仍不明确", r"补正后申请|仍不明确", result=True),
+    Row("not_processed_complaint", "(五)不予处理 1.信访举报投诉类申请", r"信访举报", result=True),
+    Row("not_processed_duplicate", "(五) 2.重复申请", r"重复申请", result=True),
+    Row("not_processed_publication", "(五) 3.要求提供公开出版物", r"公开出版物", result=True),
+    Row("not_processed_excessive", "(五) 4.无正当理由大量反复申请", r"大量反复", result=True),
+    Row(
+        "not_processed_confirmation",
+        "(五) 5.要求行政机关确认或重新出具已获取信息",
+        r"确认或重新出具|要求行政机关确认",
+        result=True,
+    ),
+)
+_T3_OTHER = {
+    "2021": (
+        Row(
+            "other_no_correction",
+            "(六)其他处理 1.申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请",
+            r"无正当理由逾期|逾期不补正",
+            result=True,
+        ),
+        Row(
+            "other_unpaid_fee",
+            "(六) 2.申请人逾期未按收费通知要求缴纳费用、行政机关不再处理其政府信息公开申请",
+            r"逾期未按收费|收费通知",
+            result=True,
+        ),
+        Row("other_misc", "(六) 3.其他", r"3[.、,]?其他(?!法律)", result=True),
+    ),
+    "2019": (Row("other_processing", "(六)其他处理", r"其他处理", result=True),),
+}
+_T3_TAIL = (
+    Row("total_processed", "(七)总计", r"\(七\)总计|七\)?总计|总计"),
+    Row("carried_forward", "四、结转下年度继续办理", r"结转下年"),
+)
+# Which (六) shape a 表三 has is read from the table: any 2021 sub-row decides it.
+APPLICATIONS_2021_MARKER = r"无正当理由逾期|逾期不补正|逾期未按收费|收费通知"
+
+
+def applications_shape(variant: TemplateId, with_subtotal: bool) -> Shape:
+    columns = APPLICANT_COLUMNS + ((SUBTOTAL_COLUMN,) if with_subtotal else ()) + (TOTAL_COLUMN,)
+    return Shape("applications", variant, _T3_HEAD + _T3_OTHER[variant] + _T3_TAIL, columns)
+
+
+# --- 表四 政府信息公开行政复议、行政诉讼情况 -------------------------------------------------
+
+REVIEW_COLUMNS = (
+    Column("upheld", "结果维持"),
+    Column("corrected", "结果纠正"),
+    Column("other", "其他结果"),
+    Column("pending", "尚未审结"),
+    Column("total", "总计"),
+)
+REVIEW_ROWS = (
+    Row("administrative_review", "行政复议", r"行政复议"),
+    Row("lawsuit_direct", "行政诉讼·未经复议直接起诉", r"未经复议"),
+    Row("lawsuit_after_review", "行政诉讼·复议后起诉", r"复议后起诉"),
+)
+REVIEWS_SHAPE = Shape("reviews_and_lawsuits", "2021", REVIEW_ROWS, REVIEW_COLUMNS)
+
+
+def active_disclosure_shape(variant: TemplateId) -> Shape:
+    return Shape("active_disclosure", variant, ACTIVE_DISCLOSURE_ROWS[variant], ())
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str
+    number: str  # 表二 …
+    title: str
+    heading: str  # regex for the section heading
+    required: bool  # a report without it needs review (表二 may legitimately be prose)
+
+
+TABLES = (
+    Table("active_disclosure", "表二", "主动公开政府信息情况", r"主动公开政府信息情况", False),
+    Table("applications", "表三", "收到和处理政府信息公开申请情况", r"收到和处理政府信息公开申请", True),
+    Table("reviews_and_lawsuits", "表四", "政府信息公开行政复议、行政诉讼情况", r"行政复议.{0,3}行政诉讼", True),
+)
+TABLE_BY_KEY = {t.key: t for t in TABLES}
+
+# 表三 header words: where the table begins when no heading is printed.
+APPLICATIONS_HEADER = r"勾稽关系|钩稽关系|申请人情况"
+# Citations of the 通知 that tell the template when no table says it.
+TEMPLATE_CITATIONS: dict[str, str] = {"2021": r"2021\D{0,3}30号", "2019": r"2019\D{0,3}60号"}
+
+
+# --- identities -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SumIdentity:
+    """sum(lhs) == sum(rhs), instantiated once per row (`per="row"`) or per column.
+
+    `lhs`/`rhs` name column keys for per-row identities and row keys for per-column ones;
+    `rhs=None` means "every result row of the table" (T3-results).
+    """
+
+    id: str
+    table: str
+    per: Literal["row", "column"]
+    lhs: tuple[str, ...]
+    rhs: tuple[str, ...] | None
+    description: str
+
+
+SUM_IDENTITIES = (
+    SumIdentity(
+        "T3-row", "applications", "row", ("total",), tuple(c.key for c in APPLICANT_COLUMNS),
+        "总计 = 自然人 + 五类法人或其他组织",
+    ),
+    SumIdentity(
+        "T3-subtotal", "applications", "row", ("legal_person_subtotal",),
+        tuple(c.key for c in ORGANISATION_COLUMNS), "法人或其他组织小计 = 五类组织之和",
+    ),
+    SumIdentity(
+        "T3-results", "applications", "column", ("total_processed",), None,
+        "(七)总计 = (一)至(六)各项之和",
+    ),
+    SumIdentity(
+        "T3-flow", "applications", "column", ("new_received", "carried_over"),
+        ("total_processed", "carried_forward"), "一 + 二 = 三(七) + 四",
+    ),
+    SumIdentity(
+        "T4-total", "reviews_and_lawsuits", "row", ("total",),
+        ("upheld", "corrected", "other", "pending"), "总计 = 结果维持 + 结果纠正 + 其他结果 + 尚未审结",
+    ),
+)
+COUNTS_IDENTITY = "counts"
