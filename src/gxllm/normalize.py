@@ -1,0 +1,98 @@
+"""The normalise stage: make the text of every cell comparable with the template's anchors.
+
+Pure functions of their input. Order matters: NFKC first (full-width digits and brackets,
+Kangxi radicals, nbsp/ideographic spaces), then pinyin annotations (they follow a character
+and sit in now half-width brackets), then traditional → simplified where the document needs
+it (decided once per document, because OpenCC costs about 2 ms/KB).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import replace
+from functools import lru_cache
+
+from .document import Document, Line
+
+# Radicals outside the Kangxi block that NFKC leaves alone but PDF→Word tools emit.
+_RADICAL_LOOKALIKES = str.maketrans(
+    {
+        "⺟": "母", "⺠": "民", "⻅": "见", "⻓": "长", "⻔": "门", "⻛": "风", "⻜": "飞",
+        "⻢": "马", "⻋": "车", "⻉": "贝", "⻄": "西", "⻚": "页", "⻥": "鱼", "⻝": "食",
+        "⻦": "鸟", "⻩": "黄", "⻬": "齐", "⻰": "龙", "⻳": "龟", "⺁": "厂", "⺇": "几",
+        "⺊": "卜", "⺌": "小", "⺍": "小", "⺧": "牛", "⺮": "竹", "⻌": "辶",
+    }
+)
+# Dashes and quotes that survive NFKC in several shapes; one shape each keeps anchors simple.
+_PUNCTUATION = str.maketrans({"－": "-", "–": "-", "‐": "-", "〜": "~", "“": '"', "”": '"', "‘": "'", "’": "'"})
+
+# Pinyin after a character: 報(bào), 號(hào), 鉤(gōu). Only lowercase latin letters with tone
+# marks, so real brackets — (一), (单位:万元), (IPv6) — survive.
+_PINYIN = re.compile(r"(?<=[\u3400-\u9fff])\((?=[a-zü]*[āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿ])[a-zāáǎàēéěèīíǐìōóǒòūúǔùüǖǘǚǜńňǹḿ]{1,7}\)")
+
+
+# Control characters (but tab and newline), zero-width and bidi marks, BOMs, soft hyphens and
+# private-use code points: invisible in a browser, poison for label matching.
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ue000-\uf8ff]"
+)
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    from opencc import OpenCC  # loads its dictionaries: only for documents that need it
+
+    return OpenCC("t2s")
+
+
+@lru_cache(maxsize=1)
+def _traditional_only() -> frozenset[str]:
+    """Characters OpenCC maps to a different simplified character (from its own dictionary)."""
+    import importlib.resources
+
+    text = importlib.resources.files("opencc").joinpath("dictionary/TSCharacters.txt").read_text("utf-8")
+    chars = set()
+    for line in text.splitlines():
+        trad, _, simplified = line.partition("\t")
+        if len(trad) == 1 and trad not in simplified.split():
+            chars.add(trad)
+    return frozenset(chars)
+
+
+def needs_simplification(text: str) -> bool:
+    """True when the text is written in traditional characters (a 繁體 page or switcher).
+
+    A handful of such characters also occur in simplified text (乾, 著, 瞭…), so a few hits
+    are not enough: a traditional page has them everywhere.
+    """
+    traditional = _traditional_only()
+    hits = sum(1 for ch in text if ch in traditional)
+    return hits >= 8 or (hits >= 2 and hits * 50 >= len(text))
+
+
+def normalize_text(text: str, *, simplify: bool = False) -> str:
+    """NFKC, radicals, invisible characters, pinyin junk and (if asked) 繁→简, in that order."""
+    text = _INVISIBLE.sub("", text)
+    text = unicodedata.normalize("NFKC", text).translate(_RADICAL_LOOKALIKES).translate(_PUNCTUATION)
+    if "(" in text:
+        text = _PINYIN.sub("", text)
+    if simplify:
+        text = _t2s().convert(text)
+    return text
+
+
+def normalize_document(doc: Document) -> Document:
+    """Normalise every cell; decide 繁→简 once for the whole document."""
+    simplify = needs_simplification("".join(cell.text for line in doc.lines for cell in line.cells))
+    lines = tuple(
+        Line(tuple(replace(c, text=normalize_text(c.text, simplify=simplify)) for c in line.cells), line.number)
+        for line in doc.lines
+    )
+    return replace(doc, lines=lines)
+
+
+def squeeze(text: str) -> str:
+    """Remove all whitespace: labels broken by spaces (`自然 人`, `( 一 )`) compare as one."""
+    return "".join(text.split())
