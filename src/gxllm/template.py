@@ -271,3 +271,30 @@ SUM_IDENTITIES = (
     ),
 )
 COUNTS_IDENTITY = "counts"
+
+
+# --- lookups derived from the declarations above -------------------------------------------
+
+
+def shapes_of(table: str) -> tuple[Shape, ...]:
+    """Every shape a table can take, for the schema and for label lookups."""
+    if table == "active_disclosure":
+        return tuple(active_disclosure_shape(v) for v in TEMPLATES)
+    if table == "applications":
+        return tuple(applications_shape(v, s) for v in TEMPLATES for s in (False, True))
+    return (REVIEWS_SHAPE,)
+
+
+def shape_for(table: str, variant: str | None, row_keys: set[str] = frozenset(), column_keys: set[str] = frozenset()) -> Shape:
+    """The declared shape a result's table has (by its variant, rows and columns)."""
+    candidates = shapes_of(table)
+    return next(
+        (
+            s
+            for s in candidates
+            if (variant is None or s.variant == variant or table == "reviews_and_lawsuits")
+            and (not row_keys or row_keys == {r.key for r in s.rows})
+            and (not column_keys or not s.columns or column_keys == {c.key for c in s.columns})
+        ),
+        candidates[0],
+    )

@@ -1,0 +1,31 @@
+"""Findings: what a person should know about one result, each with a stable kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Kinds that never make a report need review on their own.
+INFORMATIONAL = frozenset({"blank", "absent_optional"})
+
+
+@dataclass
+class Finding:
+    kind: str  # identity, missing, unreadable, unassigned, blank, absent, absent_optional, …
+    cells: list[str]
+    message: str
+    identity: str | None = None
+    reported: int | float | None = None  # identity: the printed total side
+    computed: int | float | None = None  # identity: the sum of the parts
+    blank_as_zero: list[str] = field(default_factory=list)
+
+    @property
+    def needs_review(self) -> bool:
+        return self.kind not in INFORMATIONAL
+
+    def to_dict(self) -> dict:
+        out: dict = {"kind": self.kind, "cells": self.cells, "message": self.message}
+        if self.identity is not None:
+            out.update(identity=self.identity, reported=self.reported, computed=self.computed)
+        if self.blank_as_zero:
+            out["blank_as_zero"] = self.blank_as_zero
+        return out

@@ -1,0 +1,152 @@
+"""The locate stage: turn cells into tokens and find where each table lies.
+
+Tables are found by their section headings and their first row labels, never by a line
+offset: headings go missing (a table pasted without its title), prose sits between heading
+and table, and navigation debris comes before everything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from . import template as T
+from .document import Document
+from .layout import NUMBER
+from .normalize import squeeze
+
+BLANK = re.compile(r"^(?:|-+|—+|/|\\|无|空|/)$")
+# A sentence, not a label: table labels are short and never end a sentence.
+_PROSE_LENGTH = 60
+_NUMBERING = r"^(?:[一二三四五六七八九十]{1,3}[、.]|\(?[一二三四五六七八九十]{1,3}\)|第[一二三四五六七八九十]{1,3}部分)?"
+_NEXT_SECTION = re.compile(_NUMBERING.replace("?$", "") + r"|存在的主要问题|其他需要报告")
+_LATER_SECTION = re.compile(r"^(?:[五六七八]、|\([五六七八]\))|存在的主要问题|其他需要报告|改进情况")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: Literal["text", "value"]
+    text: str  # text: normalised, whitespace removed; value: the cell as printed
+    value: int | float | None  # value tokens: the number, None when printed blank
+    unit: str | None  # 元 / 万元 when glued to the number
+    pos: float | None
+    line: int
+    first_in_line: bool
+    values_in_line: int
+
+    @property
+    def prose(self) -> bool:
+        return self.kind == "text" and (len(self.text) > _PROSE_LENGTH or "。" in self.text)
+
+
+def parse_number(text: str) -> tuple[int | float, str | None]:
+    unit = None
+    for suffix in ("万元", "元"):
+        if text.endswith(suffix):
+            text, unit = text[: -len(suffix)], suffix
+            break
+    text = text.replace(",", "")
+    number = float(text) if "." in text else int(text)
+    return number, unit
+
+
+def tokenize(doc: Document) -> list[Token]:
+    tokens: list[Token] = []
+    for line in doc.lines:
+        kinds = []
+        for cell in line.cells:
+            text = cell.text.strip()
+            if NUMBER.match(text) or BLANK.match(text):
+                kinds.append("value")
+            elif squeeze(text):
+                kinds.append("text")
+            else:
+                kinds.append("value")  # whitespace-only cell between separators: blank
+        values = kinds.count("value")
+        for index, (cell, kind) in enumerate(zip(line.cells, kinds)):
+            text = cell.text.strip()
+            if kind == "value":
+                number, unit = parse_number(text) if NUMBER.match(text) else (None, None)
+                tokens.append(Token("value", text, number, unit, cell.pos, line.number, index == 0, values))
+            else:
+                tokens.append(Token("text", squeeze(text), None, None, cell.pos, line.number, index == 0, values))
+    return tokens
+
+
+@dataclass(frozen=True)
+class Region:
+    table: str
+    start: int  # token indices, end exclusive
+    end: int
+
+
+def _is_heading(token: Token, pattern: str) -> bool:
+    return (
+        token.kind == "text"
+        and token.first_in_line
+        and token.values_in_line == 0
+        and len(token.text) <= 32
+        and re.search(pattern, token.text) is not None
+    )
+
+
+def _find(tokens: list[Token], pattern: str, start: int = 0, end: int | None = None) -> int | None:
+    regex = re.compile(pattern)
+    for i in range(start, len(tokens) if end is None else end):
+        token = tokens[i]
+        if token.kind == "text" and not token.prose and regex.search(token.text):
+            return i
+    return None
+
+
+def _headings(tokens: list[Token], pattern: str, start: int = 0, end: int | None = None) -> list[int]:
+    return [i for i in range(start, len(tokens) if end is None else end) if _is_heading(tokens[i], pattern)]
+
+
+def _applications_anchor(tokens: list[Token]) -> int | None:
+    """The 一、本年新收 label of the real 表三: one followed closely by 二、上年结转."""
+    first_row, second_row = T.applications_shape("2021", False).rows[:2]
+    candidates = [i for i in range(len(tokens)) if _find(tokens, first_row.anchor, i, i + 1) is not None]
+    for i in candidates:
+        if _find(tokens, second_row.anchor, i + 1, min(len(tokens), i + 60)) is not None:
+            return i
+    return candidates[0] if candidates else None
+
+
+def locate(tokens: list[Token]) -> dict[str, Region]:
+    """Regions of the tables found, keyed by table key; a table not found is not in the dict."""
+    tables = T.TABLE_BY_KEY
+    regions: dict[str, Region] = {}
+
+    anchor = _applications_anchor(tokens)
+    t3_start = t3_end = None
+    if anchor is not None:
+        headings = _headings(tokens, tables["applications"].heading, 0, anchor)
+        header = _find(tokens, T.APPLICATIONS_HEADER, max(0, anchor - 80), anchor)
+        t3_start = headings[-1] if headings else header if header is not None else anchor
+        carried_forward = T.applications_shape("2021", False).rows[-1]
+        last_row = _find(tokens, carried_forward.anchor, anchor) or anchor
+        t3_end = last_row + 1
+        while t3_end < len(tokens) and (tokens[t3_end].kind == "value" or tokens[t3_end].line == tokens[last_row].line):
+            t3_end += 1
+
+    # 表四 follows 表三; without 表三, its heading is searched everywhere.
+    search_from = t3_end if t3_end is not None else 0
+    t4_headings = _headings(tokens, tables["reviews_and_lawsuits"].heading, search_from)
+    t4_start = t4_headings[0] if t4_headings else _find(tokens, r"^行政复议", search_from)
+    if t4_start is not None:
+        t4_end = next(
+            (i for i in range(t4_start + 1, len(tokens)) if _is_heading(tokens[i], _LATER_SECTION.pattern)),
+            len(tokens),
+        )
+        regions["reviews_and_lawsuits"] = Region("reviews_and_lawsuits", t4_start, t4_end)
+    if t3_start is not None:
+        regions["applications"] = Region("applications", t3_start, t4_start if t4_start is not None else t3_end)
+
+    t2_end = t3_start if t3_start is not None else t4_start if t4_start is not None else len(tokens)
+    t2_headings = _headings(tokens, tables["active_disclosure"].heading, 0, t2_end)
+    t2_start = t2_headings[-1] if t2_headings else _find(tokens, r"第二十条", 0, t2_end)
+    if t2_start is not None:
+        regions["active_disclosure"] = Region("active_disclosure", t2_start, t2_end)
+    return regions

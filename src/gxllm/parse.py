@@ -1,0 +1,243 @@
+"""The parse stage: read each located table into cells by its row labels.
+
+Rows are recognised by their labels (template anchors), in template order, and each row
+takes the values printed after its label and before the next row's label. A missing or
+extra row is therefore noticed instead of shifting every later row. A row whose values
+cannot be placed in its columns with certainty — too few or too many values and no
+positions to align them by, or cells glued together — is left null and reported: the
+rules never guess a cell.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from . import template as T
+from .findings import Finding
+from .locate import Region, Token
+
+Value = int | float | None
+
+
+@dataclass
+class TableResult:
+    key: str
+    shape: T.Shape | None  # None: the table was not found
+    values: dict[str, dict[str, Value]]
+    lines: dict[str, int] = field(default_factory=dict)  # cell path -> source line
+    findings: list[Finding] = field(default_factory=list)
+    extras: dict[str, dict[str, str]] = field(default_factory=dict)  # e.g. total_amount_unit
+
+    @property
+    def found(self) -> bool:
+        return self.shape is not None
+
+
+def _path(table: str, row: str, column: str) -> str:
+    return f"{table}.{row}.{column}"
+
+
+def _stream(tokens: list[Token], start: int, end: int) -> tuple[str, list[int]]:
+    """The region's label text as one string, and for each character the token it came from."""
+    parts, owners = [], []
+    for i in range(start, end):
+        token = tokens[i]
+        if token.kind == "text" and not token.prose:
+            parts.append(token.text)
+            owners.extend([i] * len(token.text))
+    return "".join(parts), owners
+
+
+def _groups(tokens: list[Token], start: int, end: int) -> list[tuple[int, list[Token]]]:
+    """Runs of value tokens; a line holding several values (a printed row) is its own run."""
+    groups: list[tuple[int, list[Token]]] = []
+    current: list[Token] = []
+    for i in range(start, end):
+        token = tokens[i]
+        if token.kind != "value":
+            if current:
+                groups.append((i - len(current), current))
+                current = []
+            continue
+        if current and token.line != current[-1].line and (token.values_in_line > 1 or current[-1].values_in_line > 1):
+            groups.append((i - len(current), current))
+            current = []
+        current.append(token)
+    if current:
+        groups.append((end - len(current), current))
+    return groups
+
+
+def _blank_only(group: list[Token]) -> bool:
+    return all(t.value is None for t in group)
+
+
+def _align(group: list[Token], width: int, rows_full: list[list[Token]]) -> list[Token | None] | None:
+    """Place a group's values in `width` columns, or None when that cannot be done for sure."""
+    values = list(group)
+    while len(values) > width and values[-1].value is None:
+        values.pop()
+    while len(values) > width and values[0].value is None:
+        values.pop(0)
+    if len(values) == width:
+        return values
+    printed = [t for t in values if t.value is not None]
+    if not printed or any(t.pos is None for t in printed):
+        return None
+    # Align by position against the nearest row printed in full (same table, nearest line).
+    reference = min(
+        (r for r in rows_full if all(t.pos is not None for t in r)),
+        key=lambda r: abs(r[0].line - printed[0].line),
+        default=None,
+    )
+    if reference is None:
+        return None
+    anchors = [t.pos for t in reference]
+    tolerance = min(b - a for a, b in zip(anchors, anchors[1:])) / 2 if width > 1 else 1.0
+    placed: list[Token | None] = [None] * width
+    for token in printed:
+        column = min(range(width), key=lambda c: abs(anchors[c] - token.pos))
+        if abs(anchors[column] - token.pos) >= tolerance or placed[column] is not None:
+            return None
+        placed[column] = token
+    return placed
+
+
+def _describe(group: list[Token]) -> str:
+    return " ".join(t.text or "□" for t in group)
+
+
+def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region) -> TableResult:
+    """Read one table whose shape is known; values null where a row could not be read."""
+    result = TableResult(table, shape, {r.key: {c.key: None for c in shape.columns_of(r)} for r in shape.rows})
+    text, owners = _stream(tokens, region.start, region.end)
+    row_starts: dict[str, int] = {}
+    offset = 0
+    for row in shape.rows:
+        match = re.compile(row.anchor).search(text, offset)
+        if match is None:
+            continue
+        row_starts[row.key] = owners[match.start()]
+        offset = match.end()
+    groups = _groups(tokens, region.start, region.end)
+    found = sorted(row_starts.items(), key=lambda kv: kv[1])
+    claimed: set[int] = set()
+    assigned: dict[str, list[Token]] = {}
+    for n, (row_key, start) in enumerate(found):
+        stop = found[n + 1][1] if n + 1 < len(found) else region.end
+        for g, (first, group) in enumerate(groups):
+            if start < first < stop and g not in claimed and not _blank_only(group):
+                claimed.add(g)
+                assigned[row_key] = group
+                break
+    full_rows = [group for key, group in assigned.items() if len(group) == len(shape.columns) and shape.columns]
+
+    for row in shape.rows:
+        columns = shape.columns_of(row)
+        paths = [_path(table, row.key, c.key) for c in columns]
+        if row.key not in row_starts:
+            result.findings.append(
+                Finding("missing", paths, f"{T.TABLE_BY_KEY[table].number} row 「{row.label}」 not found in the table")
+            )
+            continue
+        group = assigned.get(row.key)
+        if group is None:
+            label = tokens[row_starts[row.key]].text
+            glued = re.search(r"\d{4,}", label)
+            detail = (
+                f"numbers glued together without separators ({glued.group()}); the cell boundaries are not in the text"
+                if glued
+                else "no values printed after it"
+            )
+            result.findings.append(Finding("unreadable", paths, f"row 「{row.label}」: {detail}"))
+            continue
+        placed = _align(group, len(columns), full_rows if not row.columns else [])
+        if placed is None:
+            result.findings.append(
+                Finding(
+                    "unreadable",
+                    paths,
+                    f"row 「{row.label}」: {len(group)} values ({_describe(group)}) for {len(columns)} columns; "
+                    "cannot tell which cell is which",
+                )
+            )
+            continue
+        for column, token in zip(columns, placed):
+            path = _path(table, row.key, column.key)
+            if token is not None:
+                result.values[row.key][column.key] = token.value
+                result.lines[path] = token.line
+                if token.unit and column.kind == "money" and row.key == "government_procurement":
+                    result.extras.setdefault(row.key, {})[T.AMOUNT_UNIT_KEY] = token.unit
+
+    stray = [group for g, (_, group) in enumerate(groups) if g not in claimed and not _blank_only(group)]
+    if stray:
+        result.findings.append(
+            Finding(
+                "unassigned",
+                [],
+                f"{T.TABLE_BY_KEY[table].number}: values not under any row label: "
+                + "; ".join(_describe(g) for g in stray),
+            )
+        )
+    blanks = [
+        _path(table, r.key, c.key)
+        for r in shape.rows
+        for c in shape.columns_of(r)
+        if result.values[r.key][c.key] is None
+        and r.key in assigned
+        and not any(f.kind == "unreadable" and _path(table, r.key, c.key) in f.cells for f in result.findings)
+    ]
+    if blanks:
+        result.findings.append(Finding("blank", blanks, f"{len(blanks)} cell(s) printed blank (kept as null)"))
+    return result
+
+
+def parse_reviews(tokens: list[Token], region: Region) -> TableResult:
+    """表四 is one printed row of 15 numbers (sometimes three rows of five) under a long header."""
+    shape = T.REVIEWS_SHAPE
+    result = TableResult(shape.table, shape, {r.key: {c.key: None for c in shape.columns} for r in shape.rows})
+    paths = [_path(shape.table, r.key, c.key) for r, c in shape.cell_paths()]
+    groups = [g for _, g in _groups(tokens, region.start, region.end) if not _blank_only(g)]
+    width = len(paths)
+    values: list[Token | None] | None = None
+    if len(groups) == 1:
+        values = _align(groups[0], width, [])
+    elif sum(len(g) for g in groups) == width:
+        values = [t for g in groups for t in g]
+    if values is None:
+        seen = "; ".join(_describe(g) for g in groups) or "none"
+        result.findings.append(
+            Finding("unreadable", paths, f"表四: expected {width} values in one row, found: {seen}")
+        )
+        return result
+    for (row, column), path, token in zip(shape.cell_paths(), paths, values):
+        if token is not None:
+            result.values[row.key][column.key] = token.value
+            result.lines[path] = token.line
+    blanks = [p for p, t in zip(paths, values) if t is None or t.value is None]
+    if blanks:
+        result.findings.append(Finding("blank", blanks, f"{len(blanks)} cell(s) printed blank (kept as null)"))
+    return result
+
+
+def _region_text(tokens: list[Token], region: Region) -> str:
+    return _stream(tokens, region.start, region.end)[0]
+
+
+def active_disclosure_variant(tokens: list[Token], region: Region) -> str | None:
+    text = _region_text(tokens, region)
+    for variant, marker in T.ACTIVE_DISCLOSURE_MARKERS.items():
+        if re.search(marker, text):
+            return variant
+    return None
+
+
+def applications_layout(tokens: list[Token], region: Region) -> tuple[str, bool]:
+    """(variant, with_subtotal) of a 表三, read from the table itself."""
+    text = _region_text(tokens, region)
+    variant = "2021" if re.search(T.APPLICATIONS_2021_MARKER, text) else "2019"
+    header_end = re.search(T.applications_shape(variant, False).rows[0].anchor, text)
+    header = text[: header_end.start()] if header_end else text
+    return variant, re.search(T.SUBTOTAL_MARKER, header) is not None

@@ -1,0 +1,102 @@
+"""The verify stage: one generic engine runs every identity the template declares.
+
+Pure: values in, findings out. Blank (null) cells are read as 0 and each finding says so.
+An identity is skipped where all its cells are null: that row was not read, and the parser
+has already said why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from . import template as T
+from .findings import Finding
+
+Values = Mapping[str, Mapping[str, int | float | None]]
+
+
+def _number(value: int | float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _equal(a: float, b: float) -> bool:
+    return abs(a - b) < 1e-6 * max(1.0, abs(a), abs(b))
+
+
+def _instances(identity: T.SumIdentity, shape: T.Shape):
+    """(where, lhs cells, rhs cells) for each row or column the identity applies to."""
+    row_keys = [r.key for r in shape.rows]
+    column_keys = [c.key for c in shape.columns]
+    if identity.per == "row":
+        if not set(identity.lhs + identity.rhs) <= set(column_keys):
+            return
+        for row in shape.rows:
+            yield row.label, [(row.key, c) for c in identity.lhs], [(row.key, c) for c in identity.rhs]
+    else:
+        rhs = identity.rhs or tuple(r.key for r in shape.rows if r.result)
+        if not set(identity.lhs + rhs) <= set(row_keys):
+            return
+        for column in shape.columns:
+            yield column.label, [(r, column.key) for r in identity.lhs], [(r, column.key) for r in rhs]
+
+
+def check_sums(table: str, shape: T.Shape, values: Values) -> list[Finding]:
+    findings = []
+    for identity in T.SUM_IDENTITIES:
+        if identity.table != table:
+            continue
+        for where, lhs, rhs in _instances(identity, shape):
+            cells = lhs + rhs
+            if all(values[r][c] is None for r, c in cells):
+                continue
+            blank = [f"{table}.{r}.{c}" for r, c in cells if values[r][c] is None]
+            left = [values[r][c] or 0 for r, c in lhs]
+            right = [values[r][c] or 0 for r, c in rhs]
+            if _equal(sum(left), sum(right)):
+                continue
+            arithmetic = (
+                f"{'+'.join(map(_number, left))}={_number(sum(left))} ≠ "
+                f"{'+'.join(map(_number, right))}={_number(sum(right))}"
+            )
+            note = f" (blank read as 0: {', '.join(blank)})" if blank else ""
+            findings.append(
+                Finding(
+                    "identity",
+                    [f"{table}.{r}.{c}" for r, c in cells],
+                    f"{identity.id} {where}: {identity.description}: {arithmetic}{note}",
+                    identity=identity.id,
+                    reported=sum(left),
+                    computed=sum(right),
+                    blank_as_zero=blank,
+                )
+            )
+    return findings
+
+
+def check_counts(table: str, shape: T.Shape, values: Values) -> list[Finding]:
+    findings = []
+    for row, column in shape.cell_paths():
+        value = values[row.key][column.key]
+        if value is None:
+            continue
+        wrong = (
+            (column.kind == "count" and (value < 0 or not float(value).is_integer()))
+            or (column.kind == "signed" and not float(value).is_integer())
+            or (column.kind == "money" and value < 0)
+        )
+        if wrong:
+            expected = {"count": "a non-negative integer", "signed": "an integer", "money": "a non-negative amount"}
+            findings.append(
+                Finding(
+                    "identity",
+                    [f"{table}.{row.key}.{column.key}"],
+                    f"counts {row.label} {column.label}: {_number(value)} is not {expected[column.kind]}",
+                    identity=T.COUNTS_IDENTITY,
+                    reported=value,
+                )
+            )
+    return findings
+
+
+def validate(table: str, shape: T.Shape, values: Values) -> list[Finding]:
+    return check_counts(table, shape, values) + check_sums(table, shape, values)
