@@ -1,0 +1,95 @@
+"""The canonical result as a pydantic model, generated from the template declarations.
+
+`python -m gxllm.model` prints its JSON schema (kept in `schemas/report.schema.json`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from . import template as T
+
+Number = Optional[Union[int, float]]
+
+
+def _row_model(name: str, columns: dict[str, T.Column], extra: dict[str, Any] | None = None) -> type[BaseModel]:
+    fields: dict[str, Any] = {
+        key: (Number, Field(None, description=column.label)) for key, column in columns.items()
+    }
+    fields.update(extra or {})
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _table_model(table: str) -> type[BaseModel]:
+    """A model whose fields are every row any shape of the table has; each row its columns."""
+    rows: dict[str, T.Row] = {}
+    columns: dict[str, dict[str, T.Column]] = {}
+    required: set[str] | None = None
+    for shape in T.shapes_of(table):
+        keys = {r.key for r in shape.rows}
+        required = keys if required is None else required & keys
+        for row in shape.rows:
+            rows.setdefault(row.key, row)
+            columns.setdefault(row.key, {}).update({c.key: c for c in shape.columns_of(row)})
+    title = "".join(part.title() for part in table.split("_"))
+    fields: dict[str, Any] = {}
+    models: dict[tuple[str, ...], type[BaseModel]] = {}  # rows with the same columns share one
+    for key, row in rows.items():
+        extra = {T.AMOUNT_UNIT_KEY: (Optional[str], None)} if key == "government_procurement" else None
+        signature = tuple(columns[key]) + tuple(extra or ())
+        if signature not in models:
+            models[signature] = _row_model(f"{title}Row_{key}", columns[key], extra)
+        model = models[signature]
+        fields[key] = (model, Field(..., description=row.label)) if key in required else (Optional[model], None)
+    return create_model(title, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+class ReportInfo(BaseModel):
+    agency: Optional[str] = None
+    year: Optional[int] = None
+    template: Optional[Literal["2021", "2019"]] = None
+
+
+class FindingModel(BaseModel):
+    kind: str
+    cells: list[str]
+    message: str
+    identity: Optional[str] = None
+    reported: Number = None
+    computed: Number = None
+    blank_as_zero: list[str] = []
+
+
+ActiveDisclosure = _table_model("active_disclosure")
+Applications = _table_model("applications")
+ReviewsAndLawsuits = _table_model("reviews_and_lawsuits")
+
+
+class Report(BaseModel):
+    """One report, as `gxllm extract` writes it (schema_version 1)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    schema_version: Literal[1]
+    report: ReportInfo
+    active_disclosure: ActiveDisclosure  # type: ignore[valid-type]
+    applications: Applications  # type: ignore[valid-type]
+    reviews_and_lawsuits: ReviewsAndLawsuits  # type: ignore[valid-type]
+    status: Literal["ok", "review", "failed"]
+    findings: list[FindingModel]
+    table_shapes: dict[str, Literal["2021", "2019"]] = {}
+    tables_absent: list[str] = []
+    provenance: dict[str, dict[str, Any]] = {}
+    source: dict[str, Any] = {}
+    gxllm_version: Optional[str] = None
+
+
+def json_schema() -> str:
+    return json.dumps(Report.model_json_schema(), ensure_ascii=False, indent=2) + "\n"
+
+
+if __name__ == "__main__":
+    print(json_schema(), end="")
