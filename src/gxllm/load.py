@@ -1,0 +1,523 @@
+"""The load stage: bytes in, a `Document` of raw cell texts out.
+
+Sniffs what the input is (rejecting PDF, Word, binary and empty inputs with a one-line reason),
+decodes it (BOM, UTF-8, UTF-16, the HTML charset declaration, then GB18030/Big5 detection) and
+splits it into lines of cells: one cell per source line for text, one cell per ``<td>`` (placed
+at its grid column after resolving rowspan/colspan) for HTML tables. Cell texts are *raw*: no
+NFKC, no simplified/traditional conversion; normalisation is a later stage.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+import re
+import stat
+import sys
+
+import charset_normalizer
+from bs4 import BeautifulSoup, NavigableString, Tag
+
+from gxllm.document import Cell, Document, Line, Source
+from gxllm.errors import InputError
+
+MAX_BYTES = 20 * 1024 * 1024
+
+_SNIFF_BYTES = 8192  # binary / UTF-16 detection window
+_DECL_BYTES = 65536  # where an HTML charset declaration is looked for
+_GUESS_BYTES = 65536  # sample the encoding detector reads
+_HTML_SUFFIXES = (".html", ".htm", ".xhtml", ".shtml")
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def read_input(path: str) -> tuple[bytes, str]:
+    """Read a file ('-' = stdin bytes). Returns (data, display_name). Raises InputError."""
+    if path == "-":
+        name = "<stdin>"
+        data = sys.stdin.buffer.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise InputError(
+                f"{name}: more than {MAX_BYTES / 1048576:.1f} MB is too large for a report "
+                "(limit 20 MB); is this the right file?"
+            )
+        return data, name
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputError(f"{path}: no such file") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{path}: is a directory (give files, or a glob)")
+    if st.st_size > MAX_BYTES:
+        raise InputError(_too_large(path, st.st_size))
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)  # bounded even for pipes/devices that stat as size 0
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    if len(data) > MAX_BYTES:
+        raise InputError(_too_large(path, len(data)))
+    return data, path
+
+
+def _too_large(path: str, size: int) -> str:
+    size_mb = size / (1024 * 1024)
+    return f"{path}: {size_mb:.1f} MB is too large for a report (limit 20 MB); is this the right file?"
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def load(data: bytes, name: str, encoding: str | None = None) -> Document:
+    """Sniff the format, decode, and split into lines of cells. Raises InputError."""
+    if not data.strip():
+        raise InputError(f"{name}: empty input")
+    _reject_container(data, name)
+    wide = _is_wide(encoding) if encoding is not None else _is_wide(_bom(data)[0] or "utf-8")
+    if not wide and _sniff_utf16(data) is None and _looks_binary(data):
+        raise InputError(f"{name}: binary file, not a text or HTML report")
+
+    html_hint = _html_name(name) or _looks_html_bytes(data)
+    text, used = decode(data, encoding, is_html=html_hint, name=name)
+    if not text.strip():
+        raise InputError(f"{name}: empty input")
+
+    fmt = sniff_format(text, name)
+    if fmt == "html":
+        try:
+            lines = html_lines(text)
+        except RecursionError:
+            raise InputError(f"{name}: HTML is nested too deeply to read") from None
+        except Exception as e:  # html.parser rejects a few pathological inputs
+            raise InputError(f"{name}: cannot parse this HTML ({type(e).__name__}: {e})") from None
+    else:
+        lines = text_lines(text)
+    source = Source(
+        name=name, format=fmt, encoding=used, sha256=hashlib.sha256(data).hexdigest(), size=len(data)
+    )
+    return Document(source=source, lines=lines)
+
+
+def _reject_container(data: bytes, name: str) -> None:
+    if data.lstrip()[:4] == b"%PDF":
+        raise InputError(
+            f"{name}: PDF input is not supported yet; extract its text layer first "
+            "(pdftotext -layout report.pdf report.txt) and run gxllm on the .txt"
+        )
+    if data.startswith(b"PK\x03\x04"):
+        raise InputError(f"{name}: Word/zip files are not supported yet; save the report as .html or .txt")
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise InputError(
+            f"{name}: legacy .doc files are not supported; convert to .docx/.html first "
+            "(libreoffice --headless --convert-to html report.doc)"
+        )
+
+
+# Bytes that never occur in text (C0 controls except \t \n \v \f \r and ESC; DEL).
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 11, 12, 13, 27)) + b"\x7f"
+
+
+def _looks_binary(data: bytes) -> bool:
+    """NUL bytes (UTF-16 is ruled out by the caller) or mostly control bytes in the first 8 KB."""
+    sample = data[:_SNIFF_BYTES]
+    if b"\x00" in sample:
+        return True
+    controls = len(sample) - len(sample.translate(None, _CONTROL))
+    return controls > 0.05 * len(sample)
+
+
+def _is_wide(encoding: str) -> bool:
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    return codec.startswith(("utf-16", "utf-32"))
+
+
+# --- decoding --------------------------------------------------------------------------------
+
+_BOMS = (  # UTF-32 before UTF-16: FF FE 00 00 also starts with FF FE
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def _bom(data: bytes) -> tuple[str | None, int]:
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            return enc, len(bom)
+    return None, 0
+
+
+def _sniff_utf16(data: bytes) -> str | None:
+    """'utf-16-le'/'utf-16-be' for BOM-less UTF-16 (NULs of ASCII characters on one parity)."""
+    sample = data[:_SNIFF_BYTES]
+    if b"\x00" not in sample or len(sample) < 2:
+        return None
+    sample = sample[: len(sample) & ~1]
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    # ASCII characters put their NUL on the odd (LE) or even (BE) byte; the check below rejects
+    # binary data, whose NULs decode to control characters.
+    enc = "utf-16-le" if odd >= even else "utf-16-be"
+    text = sample.decode(enc, errors="replace")
+    ascii_chars = bad = 0
+    for ch in text:
+        if ch < "\x80":
+            ascii_chars += 1
+            bad += ch < " " and ch not in "\t\n\r\v\f\x1b"
+        else:  # UTF-8 or GBK bytes with a stray NUL read as UTF-16 give Hangul, Yi, private use
+            bad += not ("\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" or "\u2000" <= ch <= "\u206f")
+    ok = ascii_chars >= 0.01 * len(text) and bad <= 0.02 * len(text)
+    return enc if ok else None
+
+
+_DECLARED = re.compile(
+    rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([-\w.:]+)|<\?xml\b[^>]*?encoding\s*=\s*["']([-\w.:]+)""",
+    re.IGNORECASE,
+)
+_GB_ALIASES = {"gb2312", "gbk", "x-gbk", "cp936", "ms936", "windows-936", "gb_2312-80", "gb_2312",
+               "euc-cn", "euccn", "csgb2312", "chinese", "gb18030", "hz-gb-2312"}  # fmt: skip
+_BIG5_ALIASES = {"big5", "big-5", "cn-big5", "csbig5", "x-x-big5", "big5-hkscs", "big5hkscs",
+                 "cp950", "ms950", "windows-950"}  # fmt: skip
+
+
+def declared_encoding(data: bytes) -> str | None:
+    """The codec named by an HTML <meta> charset or XML declaration, as a Python codec name.
+
+    GB2312/GBK are widened to GB18030 and Big5 to Big5-HKSCS (supersets); unknown names and
+    UTF-16/32 (impossible in an ASCII-compatible declaration) give None.
+    """
+    m = _DECLARED.search(data[:_DECL_BYTES])
+    if not m:
+        return None
+    codec = _canonical((m.group(1) or m.group(2)).decode("ascii", "replace"))
+    return None if codec is None or codec.startswith(("utf-16", "utf-32")) else codec
+
+
+def _canonical(label: str) -> str | None:
+    """A Python codec name for an encoding label; GB and Big5 variants widened to supersets."""
+    label = label.strip().lower()
+    if label in _GB_ALIASES:
+        return "gb18030"
+    if label in _BIG5_ALIASES:
+        return "big5hkscs"
+    try:
+        codec = codecs.lookup(label).name
+    except LookupError:
+        return None
+    if codec in ("gbk", "gb2312", "gb18030"):
+        return "gb18030"
+    if codec in ("big5", "big5hkscs", "cp950"):
+        return "big5hkscs"
+    return codec
+
+
+def decode(
+    data: bytes, encoding: str | None = None, is_html: bool = False, *, name: str = "<input>"
+) -> tuple[str, str]:
+    """Decode report bytes; returns (text, codec name). Never raises on undecodable bytes.
+
+    Order: forced ``encoding``; BOM; BOM-less UTF-16; strict UTF-8; (HTML) the declared charset;
+    charset-normalizer's guess (it tells GBK from Big5); GB18030 with replacement.
+    A leading U+FEFF is dropped. Raises InputError only for an unknown forced encoding name.
+    """
+    if encoding is not None:
+        try:
+            codec = codecs.lookup(encoding).name
+        except LookupError:
+            raise InputError(f"{name}: unknown encoding {encoding!r}") from None
+        return _strip_bom(data.decode(codec, errors="replace")), codec
+
+    enc, skip = _bom(data)
+    if enc is not None:
+        return data[skip:].decode(enc, errors="replace"), enc
+
+    enc = _sniff_utf16(data)
+    if enc is not None:
+        return _strip_bom(data.decode(enc, errors="replace")), enc
+
+    try:
+        return _strip_bom(data.decode("utf-8")), "utf-8"
+    except UnicodeDecodeError:
+        pass
+
+    if is_html:
+        declared = declared_encoding(data)
+        if declared in ("gb18030", "big5hkscs"):
+            text = data.decode(declared, errors="replace")
+            if _replacement_ratio(text) <= 0.01:
+                return _strip_bom(text), declared
+    # A Western charset declared on a Chinese page is a CMS default: let the detector decide.
+    best = charset_normalizer.from_bytes(data[:_GUESS_BYTES]).best()
+    if best is not None:
+        codec = _canonical(best.encoding) or best.encoding
+        return _strip_bom(data.decode(codec, errors="replace")), codec
+    return _strip_bom(data.decode("gb18030", errors="replace")), "gb18030"
+
+
+def _strip_bom(text: str) -> str:
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _replacement_ratio(text: str) -> float:
+    return text.count("\ufffd") / max(1, len(text))
+
+
+# --- format sniffing -------------------------------------------------------------------------
+
+_HTML_START = ("<!doctype", "<html", "<?xml")
+_HTML_TAG = re.compile(r"<(?:html|table|body|p)[\s>/]", re.IGNORECASE)
+_HTML_TAG_BYTES = re.compile(rb"<(?:!doctype|html|\?xml|table|body|p[\s>/]|meta)", re.IGNORECASE)
+
+
+def _html_name(name: str) -> bool:
+    return name.lower().endswith(_HTML_SUFFIXES)
+
+
+def _looks_html_bytes(data: bytes) -> bool:
+    return _HTML_TAG_BYTES.search(data[:4096]) is not None
+
+
+def sniff_format(text: str, name: str = "") -> str:
+    """'html' for an .html/.htm/.xhtml/.shtml name or markup at the start; else 'text'."""
+    if _html_name(name):
+        return "html"
+    head = text[:4096]
+    if head.lstrip("\ufeff \t\r\n\f\v").lower().startswith(_HTML_START):
+        return "html"
+    return "html" if _HTML_TAG.search(head) else "text"
+
+
+# --- text documents --------------------------------------------------------------------------
+
+
+def text_lines(text: str) -> tuple[Line, ...]:
+    """One single-cell line per source line (\\f breaks lines too), empty lines kept, raw text."""
+    return tuple(Line((Cell(s),), i) for i, s in enumerate(text.splitlines(), 1))
+
+
+# --- HTML documents --------------------------------------------------------------------------
+
+_DROP = frozenset(
+    "script style noscript head title template iframe object embed svg canvas audio video select".split()
+)
+_BLOCK = frozenset(
+    """address article aside blockquote body center dd details dialog dir div dl dt fieldset
+    figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html legend li main menu
+    nav ol p pre section summary ul caption table thead tbody tfoot tr td th""".split()
+)
+_ROW_CELL = frozenset(("td", "th"))
+_HIDDEN = re.compile(r"display\s*:\s*none", re.IGNORECASE)
+_WS = re.compile(r"\s+")
+
+
+def _collapse(s: str) -> str:
+    return _WS.sub(" ", s.replace("\xa0", " ")).strip()
+
+
+def _dropped(tag: Tag) -> bool:
+    if tag.name in _DROP:
+        return True
+    style = tag.get("style")
+    return isinstance(style, str) and "none" in style and _HIDDEN.search(style) is not None
+
+
+class _Segments:
+    """Collects text; `boundary()` closes a segment (a block edge). Inline runs join as-is."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.segments: list[str] = []
+
+    def add(self, s: str) -> None:
+        self.parts.append(s)
+
+    def boundary(self) -> None:
+        if self.parts:
+            seg = _collapse("".join(self.parts))
+            self.parts.clear()
+            if seg:
+                self.emit(seg)
+
+    def emit(self, seg: str) -> None:
+        self.segments.append(seg)
+
+
+class _Lines(_Segments):
+    """Document-level collector: every segment is a single-cell line; tables add row lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[Line] = []
+
+    def emit(self, seg: str) -> None:
+        self.lines.append(Line((Cell(seg),), len(self.lines) + 1))
+
+    def row(self, cells: list[Cell]) -> None:
+        self.boundary()
+        self.lines.append(Line(tuple(cells), len(self.lines) + 1))
+
+
+def _walk(root: Tag, out: _Segments, *, cell_mode: bool) -> None:
+    """Feed the text under `root` to `out` in document order (iteratively: no recursion limit).
+
+    Document mode hands each <table> to `_table`. Cell mode flattens nested tables into the text
+    and skips <td>/<th>/<tr> of the cell's own table (unclosed tags nest them in html.parser).
+    """
+    stack = [iter(root.contents)]
+    opened: list[Tag | None] = [None]
+    nested_tables = 0
+    pre = 0
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+            tag = opened.pop()
+            if tag is not None:
+                if tag.name == "table":
+                    nested_tables -= 1
+                elif tag.name == "pre":
+                    pre -= 1
+                if tag.name in _BLOCK:
+                    out.boundary()
+            continue
+        if isinstance(child, Tag):
+            name = child.name
+            if _dropped(child):
+                continue
+            if name == "br":
+                out.boundary()
+                continue
+            if name == "table" and not cell_mode:
+                out.boundary()
+                _table(child, out)  # type: ignore[arg-type]
+                continue
+            if cell_mode and nested_tables == 0 and (name in _ROW_CELL or name == "tr"):
+                continue
+            if name in _BLOCK:
+                out.boundary()
+            if name == "table":
+                nested_tables += 1
+            elif name == "pre":
+                pre += 1
+            stack.append(iter(child.contents))
+            opened.append(child)
+        elif type(child) is NavigableString:  # not Comment, Declaration, CData, Doctype, ...
+            if pre and "\n" in child:
+                first, *rest = child.split("\n")
+                out.add(first)
+                for part in rest:
+                    out.boundary()
+                    out.add(part)
+            else:
+                out.add(child)
+
+
+def _cell_text(cell: Tag) -> str:
+    seg = _Segments()
+    _walk(cell, seg, cell_mode=True)
+    seg.boundary()
+    return " ".join(seg.segments)
+
+
+_SPAN = re.compile(r"\s*(\d+)")
+
+
+def _span(tag: Tag, attr: str, limit: int) -> int:
+    """HTML's rules for rowspan/colspan: leading digits ("2;" is 2); missing, bad or 0 is 1."""
+    value = tag.get(attr)
+    m = _SPAN.match(value) if isinstance(value, str) else None
+    n = int(m.group(1)) if m else 1
+    return min(max(n, 1), limit)
+
+
+def _row_cells(tr: Tag) -> list[Tag]:
+    """<td>/<th> of this row in order: not inside nested tables or rows nested by unclosed <tr>."""
+    cells: list[Tag] = []
+    stack = [iter(tr.contents)]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+        elif isinstance(child, Tag) and child.name not in ("table", "tr") and not _dropped(child):
+            if child.name in _ROW_CELL:
+                cells.append(child)
+            stack.append(iter(child.contents))
+    return cells
+
+
+def _table(table: Tag, out: _Lines) -> None:
+    """Emit one line per <tr>, each cell once at the grid column where it starts.
+
+    Text inside the table but outside any cell (a <caption>, stray markup) becomes ordinary
+    lines where it occurs.
+    """
+    busy: dict[int, int] = {}  # grid column -> last row index a rowspan covers it
+    r = 0
+    stack = [iter(table.contents)]
+    opened: list[Tag | None] = [None]
+    in_cell = 0
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+            tag = opened.pop()
+            if tag is not None:
+                if tag.name in _ROW_CELL:
+                    in_cell -= 1
+                elif in_cell == 0 and tag.name in _BLOCK:
+                    out.boundary()
+            continue
+        if isinstance(child, Tag):
+            name = child.name
+            if name == "table" or _dropped(child):
+                continue  # nested tables belong to a cell's text
+            if in_cell == 0 and name == "caption":
+                out.boundary()
+                out.add(_cell_text(child))
+                out.boundary()
+                continue
+            if name == "br" and in_cell == 0:
+                out.boundary()
+                continue
+            if name == "tr":
+                cells: list[Cell] = []
+                col = 0
+                for td in _row_cells(child):
+                    while busy.get(col, -1) >= r:
+                        col += 1
+                    rowspan, colspan = _span(td, "rowspan", 65534), _span(td, "colspan", 1000)
+                    cells.append(Cell(_cell_text(td), float(col)))
+                    for c in range(col, col + colspan):
+                        busy[c] = r + rowspan - 1
+                    col += colspan
+                out.row(cells)
+                r += 1
+            elif name in _ROW_CELL:
+                in_cell += 1
+            elif in_cell == 0 and name in _BLOCK:
+                out.boundary()
+            stack.append(iter(child.contents))  # unclosed <tr>/<td> nest the following rows
+            opened.append(child)
+        elif type(child) is NavigableString and in_cell == 0:
+            out.add(child)
+    out.boundary()
+
+
+def html_lines(html: str) -> tuple[Line, ...]:
+    """Lines of an HTML page: text blocks as single-cell lines, table rows as grid-placed cells."""
+    soup = BeautifulSoup(html, "html.parser")
+    out = _Lines()
+    _walk(soup, out, cell_mode=False)
+    out.boundary()
+    return tuple(out.lines)
