@@ -8,6 +8,7 @@ line on stderr; the other inputs are still extracted).
 from __future__ import annotations
 
 import argparse
+import codecs
 import glob
 import os
 import sys
@@ -104,6 +105,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from .extract import extract_bytes
     from .load import read_input
 
+    if args.encoding:
+        try:
+            codecs.lookup(args.encoding)
+        except LookupError:
+            raise GxllmError(f"unknown encoding {args.encoding!r}; try gbk, gb18030, big5 or utf-8") from None
     paths = _inputs(args.files)
     output = _Output(args.output, args.format)
     worst = EXIT_OK
