@@ -22,6 +22,7 @@ from .parse import TableResult, active_disclosure_variant, applications_layout, 
 from .validate import validate
 
 SCHEMA_VERSION = 1
+UNREAD = ("missing", "unreadable")  # finding kinds whose cells hold no reading at all
 
 
 def _report_template(text: str, t2: str | None, t3: str | None, year: int | None) -> str | None:
@@ -96,7 +97,8 @@ def extract_document(doc: Document) -> dict:
         out[key] = values
         findings += result.findings
         if result.found:
-            findings += validate(key, result.shape, result.values)
+            unread = {c for f in result.findings if f.kind in UNREAD for c in f.cells}
+            findings += validate(key, result.shape, result.values, unread)
 
     found = [k for k, r in results.items() if r.found]
     if not found:

@@ -28,6 +28,13 @@ def is_footer(text: str) -> bool:
 
 def _separated(text: str, separator: str) -> tuple[Cell, ...]:
     fields = [f.strip() for f in text.split(separator)]
+    if separator == "|" and text.strip().startswith("|") and text.strip().endswith("|") and len(fields) > 2:
+        # A markdown row: its outer pipes delimit every field, so the field index is a grid
+        # column and an empty field at either end is a real blank cell.
+        fields = fields[1:-1]
+        if not any(fields) or all(_MARKDOWN_RULE.match(f) for f in fields):
+            return ()
+        return tuple(Cell(f, float(i)) for i, f in enumerate(fields))
     while fields and not fields[-1]:
         fields.pop()
     while fields and not fields[0]:

@@ -73,22 +73,30 @@ def _blank_only(group: list[Token]) -> bool:
     return all(t.value is None for t in group)
 
 
+def _trimmed(group: list[Token], width: int) -> list[Token]:
+    """Drop blank filler from one end of a group that is too long, when only one end has any."""
+    values = list(group)
+    if len(values) > width and values[-1].value is not None:
+        while len(values) > width and values[0].value is None:
+            values.pop(0)
+    elif len(values) > width and values[0].value is not None:
+        while len(values) > width and values[-1].value is None:
+            values.pop()
+    return values
+
+
 def _align(group: list[Token], width: int, rows_full: list[list[Token]]) -> list[Token | None] | None:
     """Place a group's values in `width` columns, or None when that cannot be done for sure."""
-    values = list(group)
-    while len(values) > width and values[-1].value is None:
-        values.pop()
-    while len(values) > width and values[0].value is None:
-        values.pop(0)
+    values = _trimmed(group, width)
     if len(values) == width:
         return values
-    printed = [t for t in values if t.value is not None]
-    if not printed or any(t.pos is None for t in printed):
+    if any(t.pos is None for t in group):
         return None
-    # Align by position against the nearest row printed in full (same table, nearest line).
+    # Align by position against the nearest row printed in full (same table, nearest line):
+    # grid columns for HTML and markdown, character offsets for PDF text layers.
     reference = min(
         (r for r in rows_full if all(t.pos is not None for t in r)),
-        key=lambda r: abs(r[0].line - printed[0].line),
+        key=lambda r: abs(r[0].line - group[0].line),
         default=None,
     )
     if reference is None:
@@ -96,12 +104,16 @@ def _align(group: list[Token], width: int, rows_full: list[list[Token]]) -> list
     anchors = [t.pos for t in reference]
     tolerance = min(b - a for a, b in zip(anchors, anchors[1:])) / 2 if width > 1 else 1.0
     placed: list[Token | None] = [None] * width
-    for token in printed:
+    taken = [False] * width
+    for token in group:
+        if token.value is None and not anchors[0] - tolerance < token.pos < anchors[-1] + tolerance:
+            continue  # a covered or filler cell outside the value columns
         column = min(range(width), key=lambda c: abs(anchors[c] - token.pos))
-        if abs(anchors[column] - token.pos) >= tolerance or placed[column] is not None:
+        if abs(anchors[column] - token.pos) >= tolerance or taken[column]:
             return None
-        placed[column] = token
-    return placed
+        taken[column] = True
+        placed[column] = token if token.value is not None else None
+    return placed if any(placed) else None
 
 
 def _describe(group: list[Token]) -> str:
@@ -131,7 +143,8 @@ def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region)
                 claimed.add(g)
                 assigned[row_key] = group
                 break
-    full_rows = [group for key, group in assigned.items() if len(group) == len(shape.columns) and shape.columns]
+    width = len(shape.columns)
+    full_rows = [t for t in (_trimmed(g, width) for g in assigned.values()) if width and len(t) == width]
 
     for row in shape.rows:
         columns = shape.columns_of(row)

@@ -1,13 +1,13 @@
 """The verify stage: one generic engine runs every identity the template declares.
 
 Pure: values in, findings out. Blank (null) cells are read as 0 and each finding says so.
-An identity is skipped where all its cells are null: that row was not read, and the parser
-has already said why.
+An identity is skipped where one of its cells could not be read (`unread`): the parser has
+already said why, and a sum over an unknown cell proves nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 
 from . import template as T
 from .findings import Finding
@@ -40,14 +40,14 @@ def _instances(identity: T.SumIdentity, shape: T.Shape):
             yield column.label, [(r, column.key) for r in identity.lhs], [(r, column.key) for r in rhs]
 
 
-def check_sums(table: str, shape: T.Shape, values: Values) -> list[Finding]:
+def check_sums(table: str, shape: T.Shape, values: Values, unread: Set[str] = frozenset()) -> list[Finding]:
     findings = []
     for identity in T.SUM_IDENTITIES:
         if identity.table != table:
             continue
         for where, lhs, rhs in _instances(identity, shape):
             cells = lhs + rhs
-            if all(values[r][c] is None for r, c in cells):
+            if any(f"{table}.{r}.{c}" in unread for r, c in cells):
                 continue
             blank = [f"{table}.{r}.{c}" for r, c in cells if values[r][c] is None]
             left = [values[r][c] or 0 for r, c in lhs]
@@ -98,5 +98,5 @@ def check_counts(table: str, shape: T.Shape, values: Values) -> list[Finding]:
     return findings
 
 
-def validate(table: str, shape: T.Shape, values: Values) -> list[Finding]:
-    return check_counts(table, shape, values) + check_sums(table, shape, values)
+def validate(table: str, shape: T.Shape, values: Values, unread: Set[str] = frozenset()) -> list[Finding]:
+    return check_counts(table, shape, values) + check_sums(table, shape, values, unread)
