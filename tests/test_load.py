@@ -223,3 +223,18 @@ def test_word_html_in_gbk():
     doc = load(html.encode("gbk"), "report.htm")
     assert (doc.source.format, doc.source.encoding) == ("html", "gb18030")
     assert rows(doc.lines) == [[("二、主动公开政府信息情况", None)], [("规章", 0.0), ("12", 1.0), ("", 2.0)]]
+
+
+def test_layout_table_around_data_tables_is_walked_as_page_regions():
+    html = (
+        "<table><tr><td><div>标题</div><p>二、主动公开政府信息情况</p>"
+        "<table><tr><td>规章</td><td>1</td><td>0</td></tr><tr><td>行政许可</td><td>5</td></tr></table>"
+        "<p>三、收到和处理</p></td></tr></table>"
+    )
+    assert [[(c.text, c.pos) for c in line.cells] for line in html_lines(html)] == [
+        [("标题", None)],
+        [("二、主动公开政府信息情况", None)],
+        [("规章", 0.0), ("1", 1.0), ("0", 2.0)],
+        [("行政许可", 0.0), ("5", 1.0)],
+        [("三、收到和处理", None)],
+    ]

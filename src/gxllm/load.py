@@ -398,10 +398,12 @@ def _walk(root: Tag, out: _Segments, *, cell_mode: bool) -> None:
             if name == "br":
                 out.boundary()
                 continue
-            if name == "table" and not cell_mode:
+            if name == "table" and not cell_mode and not _is_layout(child):
                 out.boundary()
                 _table(child, out)  # type: ignore[arg-type]
                 continue
+            # A table holding tables is page layout (old CMS templates): its cells are regions
+            # of the page, walked like any block, and the data tables inside get their grids.
             if cell_mode and nested_tables == 0 and (name in _ROW_CELL or name == "tr"):
                 continue
             if name in _BLOCK:
@@ -421,6 +423,12 @@ def _walk(root: Tag, out: _Segments, *, cell_mode: bool) -> None:
                     out.add(part)
             else:
                 out.add(child)
+
+
+def _is_layout(table: Tag) -> bool:
+    """A table with whole tables (several rows) inside its cells; a one-cell table in a cell is
+    a Word quirk and stays part of that cell's text."""
+    return any(len(inner.find_all("tr", limit=2)) > 1 for inner in table.find_all("table"))
 
 
 def _cell_text(cell: Tag) -> str:
