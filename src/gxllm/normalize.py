@@ -2,8 +2,8 @@
 
 Pure functions of their input. Order matters: NFKC first (full-width digits and brackets,
 Kangxi radicals, nbsp/ideographic spaces), then pinyin annotations (they follow a character
-and sit in now half-width brackets), then traditional → simplified where the document needs
-it (decided once per document, because OpenCC costs about 2 ms/KB).
+and sit in now half-width brackets), then traditional → simplified with OpenCC where the document
+needs it (decided once per document, because OpenCC costs about 2 ms/KB).
 """
 
 from __future__ import annotations
@@ -48,17 +48,21 @@ def _t2s():
 
 
 @lru_cache(maxsize=1)
-def _traditional_only() -> frozenset[str]:
-    """Characters OpenCC maps to a different simplified character (from its own dictionary)."""
+def _t2s_table() -> dict[int, str]:
+    """OpenCC's traditional → simplified character table: tells a traditional page at a glance.
+
+    The conversion itself is OpenCC's, phrases included (反覆 → 反复 is a phrase, not a character).
+    """
     import importlib.resources
 
     text = importlib.resources.files("opencc").joinpath("dictionary/TSCharacters.txt").read_text("utf-8")
-    chars = set()
+    table = {}
     for line in text.splitlines():
-        trad, _, simplified = line.partition("\t")
-        if len(trad) == 1 and trad not in simplified.split():
-            chars.add(trad)
-    return frozenset(chars)
+        traditional, _, simplified = line.partition("\t")
+        candidates = simplified.split()
+        if len(traditional) == 1 and candidates and traditional not in candidates:
+            table[ord(traditional)] = candidates[0]
+    return table
 
 
 def needs_simplification(text: str) -> bool:
@@ -67,8 +71,8 @@ def needs_simplification(text: str) -> bool:
     A handful of such characters also occur in simplified text (乾, 著, 瞭…), so a few hits
     are not enough: a traditional page has them everywhere.
     """
-    traditional = _traditional_only()
-    hits = sum(1 for ch in text if ch in traditional)
+    table = _t2s_table()
+    hits = sum(1 for ch in text if ord(ch) in table)
     return hits >= 8 or (hits >= 2 and hits * 50 >= len(text))
 
 

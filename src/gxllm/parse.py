@@ -184,7 +184,12 @@ def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region)
                 if token.unit and column.kind == "money" and row.key == "government_procurement":
                     result.extras.setdefault(row.key, {})[T.AMOUNT_UNIT_KEY] = token.unit
 
-    stray = [group for g, (_, group) in enumerate(groups) if g not in claimed and not _blank_only(group)]
+    # Numbers before the first row label are prose or header debris (`2024 年` in a PDF line).
+    first_row = min(row_starts.values(), default=region.end)
+    stray = [
+        group for g, (start, group) in enumerate(groups)
+        if g not in claimed and start > first_row and not _blank_only(group)
+    ]
     if stray:
         result.findings.append(
             Finding(
