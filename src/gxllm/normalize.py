@@ -82,7 +82,7 @@ def normalize_text(text: str, *, simplify: bool = False) -> str:
     text = unicodedata.normalize("NFKC", text).translate(_RADICAL_LOOKALIKES).translate(_PUNCTUATION)
     if "(" in text:
         text = _PINYIN.sub("", text)
-    if simplify:
+    if simplify and not text.isascii():  # most cells of a table are plain numbers
         text = _t2s().convert(text)
     return text
 
