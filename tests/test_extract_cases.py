@@ -94,3 +94,14 @@ def test_thousands_separators_and_large_counts():
     text = render_pipe_rows(report).replace("3985758", "3,985,758")
     assert "3,985,758" in text
     assert extract_text(text)["active_disclosure"]["administrative_penalty"]["decisions"] == 3985758
+
+
+def test_2019_procurement_amount_keeps_its_printed_unit():
+    from layouts import sample_report_2019
+
+    report = sample_report_2019(2)
+    report["active_disclosure"]["government_procurement"]["total_amount_unit"] = "万元"
+    result = extract_text(render_pipe_rows(report))
+    assert result["report"]["template"] == "2019"
+    assert result["active_disclosure"] == report["active_disclosure"]
+    assert result["status"] == "ok"

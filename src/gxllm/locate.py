@@ -16,11 +16,9 @@ from .document import Document
 from .layout import NUMBER
 from .normalize import squeeze
 
-BLANK = re.compile(r"^(?:|-+|—+|/|\\|无|空|/)$")
+BLANK = re.compile(r"^(?:|-+|—+|/|\\|无|空)$")  # printed for "nothing": null, never 0
 # A sentence, not a label: table labels are short and never end a sentence.
 _PROSE_LENGTH = 60
-_NUMBERING = r"^(?:[一二三四五六七八九十]{1,3}[、.]|\(?[一二三四五六七八九十]{1,3}\)|第[一二三四五六七八九十]{1,3}部分)?"
-_NEXT_SECTION = re.compile(_NUMBERING.replace("?$", "") + r"|存在的主要问题|其他需要报告")
 _LATER_SECTION = re.compile(r"^(?:[五六七八]、|\([五六七八]\))|存在的主要问题|其他需要报告|改进情况")
 
 

@@ -38,7 +38,8 @@ def _table_model(table: str) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     models: dict[tuple[str, ...], type[BaseModel]] = {}  # rows with the same columns share one
     for key, row in rows.items():
-        extra = {T.AMOUNT_UNIT_KEY: (Optional[str], None)} if key == "government_procurement" else None
+        units = [c.unit_key for c in columns[key].values() if c.unit_key]
+        extra = {u: (Optional[str], None) for u in units}
         signature = tuple(columns[key]) + tuple(extra or ())
         if signature not in models:
             models[signature] = _row_model(f"{title}Row_{key}", columns[key], extra)

@@ -27,7 +27,7 @@ def cells(result: dict) -> Iterator[dict]:
         rows = result.get(table.key) or {}
         variant = result.get("table_shapes", {}).get(table.key) or result["report"].get("template")
         columns = {c for row in rows.values() for c in row}
-        shape = T.shape_for(table.key, variant, set(rows), columns - {T.AMOUNT_UNIT_KEY})
+        shape = T.shape_for(table.key, variant, set(rows), columns)
         for row in shape.rows:
             if row.key not in rows:
                 continue

@@ -116,6 +116,12 @@ def _align(group: list[Token], width: int, rows_full: list[list[Token]]) -> list
     return placed if any(placed) else None
 
 
+def _header_unit(text: str, label: str) -> str | None:
+    """The unit printed with a column's header: 采购总金额(万元), 采购总金额(单位:元)."""
+    match = re.search(re.escape(label) + r"\(?(?:单位:?)?(万元|元)", text)
+    return match.group(1) if match else None
+
+
 def _describe(group: list[Token]) -> str:
     return " ".join(t.text or "□" for t in group)
 
@@ -181,8 +187,9 @@ def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region)
             if token is not None:
                 result.values[row.key][column.key] = token.value
                 result.lines[path] = token.line
-                if token.unit and column.kind == "money" and row.key == "government_procurement":
-                    result.extras.setdefault(row.key, {})[T.AMOUNT_UNIT_KEY] = token.unit
+                unit = token.unit or _header_unit(text, column.label)
+                if column.unit_key and unit:
+                    result.extras.setdefault(row.key, {})[column.unit_key] = unit
 
     # Numbers before the first row label are prose or header debris (`2024 年` in a PDF line).
     first_row = min(row_starts.values(), default=region.end)

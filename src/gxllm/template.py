@@ -30,6 +30,7 @@ class Column:
     key: str
     label: str
     kind: ValueKind = "count"
+    unit_key: str | None = None  # where the printed unit (元/万元) of an amount goes
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class Shape:
 
 
 # --- 表二 主动公开政府信息情况 -------------------------------------------------------------
+
+# Reports print 政府集中采购 采购总金额 in 元 or 万元; the unit goes beside the value.
+AMOUNT_UNIT_KEY = "total_amount_unit"
 
 _ISSUED = (Column("issued", "本年制发件数"), Column("repealed", "本年废止件数"), Column("in_force", "现行有效件数"))
 _DECISIONS_2021 = (Column("decisions", "本年处理决定数量"),)
@@ -98,7 +102,7 @@ ACTIVE_DISCLOSURE_ROWS: dict[str, tuple[Row, ...]] = {
             "government_procurement",
             "政府集中采购",
             r"集中采购",
-            (Column("projects", "采购项目数量"), Column("total_amount", "采购总金额", "money")),
+            (Column("projects", "采购项目数量"), Column("total_amount", "采购总金额", "money", AMOUNT_UNIT_KEY)),
         ),
     ),
 }
@@ -107,8 +111,6 @@ ACTIVE_DISCLOSURE_MARKERS: dict[str, str] = {
     "2021": r"本年制发|本年废止|现行有效|本年收费金额",
     "2019": r"新制作|新公开|对外公开总|上一年项目|本年增/?减|集中采购|其他对外管理服务",
 }
-# The unit printed for 政府集中采购 采购总金额 goes beside the value, in this key.
-AMOUNT_UNIT_KEY = "total_amount_unit"
 
 # --- 表三 收到和处理政府信息公开申请情况 ---------------------------------------------------
 
