@@ -105,3 +105,17 @@ def test_2019_procurement_amount_keeps_its_printed_unit():
     assert result["report"]["template"] == "2019"
     assert result["active_disclosure"] == report["active_disclosure"]
     assert result["status"] == "ok"
+
+
+def test_a_table_flattened_by_a_crawler_is_review_not_absent():
+    lines = []
+    for line in render_pipe_rows(REPORT).splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        lines.append("".join(cells) if any(c.isdigit() for c in cells) and "主动" not in line else line)
+    result = extract_text("\n".join(lines))
+    assert result["status"] == "review"
+    assert "applications" not in result["tables_absent"]
+    unreadable = [f["cells"][0].split(".")[0] for f in result["findings"] if f["kind"] == "unreadable"]
+    assert unreadable.count("applications") == 25
+    assert unreadable.count("reviews_and_lawsuits") == 1
+    assert all(v is None for row in result["applications"].values() for v in row.values())

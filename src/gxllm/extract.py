@@ -68,8 +68,10 @@ def _parse_all(tokens: list[Token], text: str, year: int | None) -> tuple[dict[s
             results[table.key] = parse_reviews(tokens, region)
         else:
             results[table.key] = parse_table(table.key, shape, tokens, region)
-        if results[table.key].found and not any(results[table.key].lines):
-            # Labels without a single value: not a table (a heading followed by prose).
+        result = results[table.key]
+        if result.found and not result.lines and all(f.kind == "missing" for f in result.findings):
+            # A heading followed by prose, not a table. (Labels with unreadable values stay:
+            # a flattened table is there, just not readable by the rules.)
             results[table.key] = _absent(table, shape)
     line_ranges = {
         key: f"{tokens[r.start].line}-{tokens[r.end - 1].line}" for key, r in regions.items() if results[key].found
