@@ -41,3 +41,13 @@ def test_source_inconsistency_keeps_printed_numbers_and_names_the_arithmetic():
         "T4-total 行政复议: 总计 = 结果维持 + 结果纠正 + 其他结果 + 尚未审结: 0=0 ≠ 10+1+0+0=11",
         "T4-total 行政诉讼·复议后起诉: 总计 = 结果维持 + 结果纠正 + 其他结果 + 尚未审结: 0=0 ≠ 5+0+0+0=5",
     ]
+
+
+@pytest.mark.parametrize("encoding", ["big5hkscs", "gb18030", "utf-16", "utf-8-sig"])
+def test_traditional_report_in_other_encodings(encoding):
+    folder = Path(__file__).parent / "fixtures" / "reports" / "seed-000"
+    gold = json.loads((folder / "gold.json").read_text("utf-8"))
+    text = (folder / "source.txt").read_text("utf-8")
+    result = extract_bytes(text.encode(encoding, "replace"), "source.txt")
+    assert {k: result[k] for k in CANONICAL} == {k: gold[k] for k in CANONICAL}
+    assert result["status"] == "ok"
