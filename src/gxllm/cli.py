@@ -32,23 +32,6 @@ def _inputs(patterns: list[str]) -> list[str]:
     return paths
 
 
-def _failed(name: str, message: str) -> dict:
-    """The record of an input that could not be read at all, so a multi-file run loses no input."""
-    from .extract import SCHEMA_VERSION
-
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "report": {"agency": None, "year": None, "template": None},
-        "active_disclosure": None,
-        "applications": None,
-        "reviews_and_lawsuits": None,
-        "status": "failed",
-        "findings": [{"kind": "unreadable_input", "cells": [], "message": message}],
-        "source": {"name": name},
-        "gxllm_version": __version__,
-    }
-
-
 class _Output:
     """Writes records as they finish (jsonl/csv) so an interrupted run keeps what it did."""
 
@@ -102,7 +85,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     Exit status: 0 all reports ok, 1 some need review, 2 an input could not be read.
     """
-    from .extract import extract_bytes
+    from .extract import extract_bytes, unreadable_input
     from .load import read_input
 
     if args.encoding:
@@ -122,7 +105,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
                 _error(str(error))
                 worst = EXIT_FAILED
                 if len(paths) > 1:
-                    output.add(_failed(path, str(error)))
+                    output.add(unreadable_input(path, str(error)))
                 continue
             if result["status"] == "failed":
                 _error(f"{name}: {result['findings'][0]['message']} (if the text looks garbled, try --encoding=gbk)")

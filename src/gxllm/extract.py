@@ -42,9 +42,7 @@ def _report_template(text: str, t2: str | None, t3: str | None, year: int | None
 def _absent(table: T.Table, shape: T.Shape) -> TableResult:
     kind = "absent" if table.required else "absent_optional"
     message = f"{table.number} {table.title} not found in the report; its cells are null"
-    return TableResult(
-        table.key, None, {r.key: {c.key: None for c in shape.columns_of(r)} for r in shape.rows}, findings=[Finding(kind, [table.key], message)]
-    )
+    return TableResult(table.key, None, shape.empty_values(), findings=[Finding(kind, [table.key], message)])
 
 
 def _parse_all(tokens: list[Token], text: str, year: int | None) -> tuple[dict[str, TableResult], dict[str, str], str | None]:
@@ -124,6 +122,19 @@ def extract_document(doc: Document) -> dict:
     }
     out["gxllm_version"] = __version__
     return out
+
+
+def unreadable_input(name: str, message: str) -> dict:
+    """The `failed` record of an input that is not a report, so a multi-file run loses no input."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "report": {"agency": None, "year": None, "template": None},
+        **{table.key: None for table in T.TABLES},
+        "status": "failed",
+        "findings": [Finding("unreadable_input", [], message).to_dict()],
+        "source": {"name": name},
+        "gxllm_version": __version__,
+    }
 
 
 def extract_bytes(data: bytes, name: str, *, encoding: str | None = None) -> dict:

@@ -19,7 +19,6 @@ from .normalize import squeeze
 BLANK = re.compile(r"^(?:|-+|—+|/|\\|无|空)$")  # printed for "nothing": null, never 0
 # A sentence, not a label: table labels are short and never end a sentence.
 _PROSE_LENGTH = 60
-_LATER_SECTION = re.compile(r"^(?:[五六七八]、|\([五六七八]\))|存在的主要问题|其他需要报告|改进情况")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,26 +48,24 @@ def parse_number(text: str) -> tuple[int | float, str | None]:
     return number, unit
 
 
+def _classify(text: str) -> tuple[str, int | float | None, str | None]:
+    """(kind, number, unit) of a cell: a number, a blank (printed or empty), or text."""
+    if NUMBER.match(text):
+        return ("value", *parse_number(text))
+    if BLANK.match(text) or not squeeze(text):
+        return "value", None, None
+    return "text", None, None
+
+
 def tokenize(doc: Document) -> list[Token]:
     tokens: list[Token] = []
     for line in doc.lines:
-        kinds = []
-        for cell in line.cells:
-            text = cell.text.strip()
-            if NUMBER.match(text) or BLANK.match(text):
-                kinds.append("value")
-            elif squeeze(text):
-                kinds.append("text")
-            else:
-                kinds.append("value")  # whitespace-only cell between separators: blank
-        values = kinds.count("value")
-        for index, (cell, kind) in enumerate(zip(line.cells, kinds)):
-            text = cell.text.strip()
-            if kind == "value":
-                number, unit = parse_number(text) if NUMBER.match(text) else (None, None)
-                tokens.append(Token("value", text, number, unit, cell.pos, line.number, index == 0, values))
-            else:
-                tokens.append(Token("text", squeeze(text), None, None, cell.pos, line.number, index == 0, values))
+        texts = [cell.text.strip() for cell in line.cells]
+        kinds = [_classify(text) for text in texts]
+        values = sum(kind == "value" for kind, _, _ in kinds)
+        for index, (cell, text, (kind, number, unit)) in enumerate(zip(line.cells, texts, kinds)):
+            shown = text if kind == "value" else squeeze(text)
+            tokens.append(Token(kind, shown, number, unit, cell.pos, line.number, index == 0, values))
     return tokens
 
 
@@ -89,13 +86,13 @@ def _is_heading(token: Token, pattern: str) -> bool:
     )
 
 
+def _is_label(token: Token, regex: re.Pattern[str]) -> bool:
+    return token.kind == "text" and not token.prose and regex.search(token.text) is not None
+
+
 def _find(tokens: list[Token], pattern: str, start: int = 0, end: int | None = None) -> int | None:
     regex = re.compile(pattern)
-    for i in range(start, len(tokens) if end is None else end):
-        token = tokens[i]
-        if token.kind == "text" and not token.prose and regex.search(token.text):
-            return i
-    return None
+    return next((i for i in range(start, len(tokens) if end is None else end) if _is_label(tokens[i], regex)), None)
 
 
 def _headings(tokens: list[Token], pattern: str, start: int = 0, end: int | None = None) -> list[int]:
@@ -105,7 +102,8 @@ def _headings(tokens: list[Token], pattern: str, start: int = 0, end: int | None
 def _applications_anchor(tokens: list[Token]) -> int | None:
     """The 一、本年新收 label of the real 表三: one followed closely by 二、上年结转."""
     first_row, second_row = T.applications_shape("2021", False).rows[:2]
-    candidates = [i for i in range(len(tokens)) if _find(tokens, first_row.anchor, i, i + 1) is not None]
+    first = re.compile(first_row.anchor)
+    candidates = [i for i, token in enumerate(tokens) if _is_label(token, first)]
     for i in candidates:
         if _find(tokens, second_row.anchor, i + 1, min(len(tokens), i + 60)) is not None:
             return i
@@ -132,10 +130,10 @@ def locate(tokens: list[Token]) -> dict[str, Region]:
     # 表四 follows 表三; without 表三, its heading is searched everywhere.
     search_from = t3_end if t3_end is not None else 0
     t4_headings = _headings(tokens, tables["reviews_and_lawsuits"].heading, search_from)
-    t4_start = t4_headings[0] if t4_headings else _find(tokens, r"^行政复议", search_from)
+    t4_start = t4_headings[0] if t4_headings else _find(tokens, T.REVIEWS_HEADER, search_from)
     if t4_start is not None:
         t4_end = next(
-            (i for i in range(t4_start + 1, len(tokens)) if _is_heading(tokens[i], _LATER_SECTION.pattern)),
+            (i for i in range(t4_start + 1, len(tokens)) if _is_heading(tokens[i], T.LATER_SECTIONS)),
             len(tokens),
         )
         regions["reviews_and_lawsuits"] = Region("reviews_and_lawsuits", t4_start, t4_end)
@@ -144,7 +142,7 @@ def locate(tokens: list[Token]) -> dict[str, Region]:
 
     t2_end = t3_start if t3_start is not None else t4_start if t4_start is not None else len(tokens)
     t2_headings = _headings(tokens, tables["active_disclosure"].heading, 0, t2_end)
-    t2_start = t2_headings[-1] if t2_headings else _find(tokens, r"第二十条", 0, t2_end)
+    t2_start = t2_headings[-1] if t2_headings else _find(tokens, T.ACTIVE_DISCLOSURE_HEADER, 0, t2_end)
     if t2_start is not None:
         regions["active_disclosure"] = Region("active_disclosure", t2_start, t2_end)
     return regions

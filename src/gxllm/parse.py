@@ -128,7 +128,7 @@ def _describe(group: list[Token]) -> str:
 
 def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region) -> TableResult:
     """Read one table whose shape is known; values null where a row could not be read."""
-    result = TableResult(table, shape, {r.key: {c.key: None for c in shape.columns_of(r)} for r in shape.rows})
+    result = TableResult(table, shape, shape.empty_values())
     text, owners = _stream(tokens, region.start, region.end)
     row_starts: dict[str, int] = {}
     offset = 0
@@ -222,7 +222,7 @@ def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region)
 def parse_reviews(tokens: list[Token], region: Region) -> TableResult:
     """表四 is one printed row of 15 numbers (sometimes three rows of five) under a long header."""
     shape = T.REVIEWS_SHAPE
-    result = TableResult(shape.table, shape, {r.key: {c.key: None for c in shape.columns} for r in shape.rows})
+    result = TableResult(shape.table, shape, shape.empty_values())
     paths = [_path(shape.table, r.key, c.key) for r, c in shape.cell_paths()]
     groups = [g for _, g in _groups(tokens, region.start, region.end) if not _blank_only(g)]
     width = len(paths)

@@ -60,6 +60,10 @@ class Shape:
     def cell_paths(self) -> list[tuple[Row, Column]]:
         return [(r, c) for r in self.rows for c in self.columns_of(r)]
 
+    def empty_values(self) -> dict[str, dict[str, None]]:
+        """Every cell of the shape, null: a table before (or without) reading."""
+        return {r.key: {c.key: None for c in self.columns_of(r)} for r in self.rows}
+
 
 # --- 表二 主动公开政府信息情况 -------------------------------------------------------------
 
@@ -225,8 +229,12 @@ TABLES = (
 )
 TABLE_BY_KEY = {t.key: t for t in TABLES}
 
-# 表三 header words: where the table begins when no heading is printed.
+# Where a table begins when no heading is printed: its header words.
+ACTIVE_DISCLOSURE_HEADER = r"第二十条"
 APPLICATIONS_HEADER = r"勾稽关系|钩稽关系|申请人情况"
+REVIEWS_HEADER = r"^行政复议"
+# The sections after the tables (五、存在的主要问题…, 六、其他需要报告的事项) end 表四.
+LATER_SECTIONS = r"^(?:[五六七八]、|\([五六七八]\))|存在的主要问题|其他需要报告|改进情况"
 # Citations of the 通知 that tell the template when no table says it.
 TEMPLATE_CITATIONS: dict[str, str] = {"2021": r"2021\D{0,3}30号", "2019": r"2019\D{0,3}60号"}
 
