@@ -65,9 +65,8 @@ def test_stdin(capsys, monkeypatch):
     "content, message",
     [
         (b"", "error: {path}: empty input"),
-        (b"%PDF-1.7\n...", "error: {path}: PDF input is not supported yet; extract its text layer first "
-         "(pdftotext -layout report.pdf report.txt) and run gxllm on the .txt"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "error: {path}: binary file, not a text or HTML report"),
+        (b"%PDF-1.7\n...", "error: {path}: damaged PDF, cannot be opened; re-download it or re-save it from a PDF viewer"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "error: {path}: binary file, not a text, HTML, PDF or Word report"),
         ("网站首页 | 登录 | 注册\n欢迎访问\n".encode(), "error: {path}: no 表二, 表三 or 表四 found; is this a "
          "政府信息公开工作年度报告? (if the text looks garbled, try --encoding=gbk)"),
     ],

@@ -1,4 +1,9 @@
-"""Each layout family, rendered from consistent sample reports, extracts exactly."""
+"""Each layout family, rendered from consistent sample reports, extracts exactly.
+
+PDFs are real PDFs (tests/pdfs.py draws them with reportlab): ruled grids, Word-style row
+fills, borderless tables, tables split over pages under a running header, big type that
+stacks the group labels one character per line.
+"""
 
 import copy
 
@@ -16,6 +21,8 @@ from layouts import (
     with_subtotal,
 )
 
+from pdfs import render_pdf
+
 from gxllm.extract import extract_bytes
 
 CANONICAL = ("active_disclosure", "applications", "reviews_and_lawsuits")
@@ -28,6 +35,13 @@ RENDERERS = {
     "html_gbk_word_runs": lambda r: render_html(r, "gbk", split_runs=True),
     "pdf_layout": lambda r: render_pdf_layout(r).encode(),
     "pdf_layout_next_page_shifted": lambda r: render_pdf_layout(r, page_shift=-3).encode(),
+    "pdf_ruled": render_pdf,
+    "pdf_row_fills_only": lambda r: render_pdf(r, ruled=False, fills=True),
+    "pdf_borderless": lambda r: render_pdf(r, ruled=False),
+    "pdf_split_pages_running_header": lambda r: render_pdf(r, page_height=600, running_header="政府信息公开工作年度报告"),
+    "pdf_borderless_split_pages": lambda r: render_pdf(r, ruled=False, page_height=600),
+    "pdf_big_type_stacked_labels": lambda r: render_pdf(r, font_size=16, fills=True),
+    "pdf_labels_not_wrapped": lambda r: render_pdf(r, vertical_block=False, wrap_labels=False),
 }
 SAMPLES = {
     "2021": sample_report(1),
@@ -38,7 +52,7 @@ SAMPLES = {
 
 
 def extract(report: dict, renderer: str) -> dict:
-    name = "report.html" if renderer.startswith("html") else "report.txt"
+    name = "report.html" if renderer.startswith("html") else "report.txt"  # PDFs are known by their bytes
     return extract_bytes(RENDERERS[renderer](report), name)
 
 

@@ -40,15 +40,15 @@ def rows(lines):
     [
         (b"", "r.txt: empty input"),
         (b" \n\t\r\n  ", "r.txt: empty input"),
-        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "r.txt: PDF input is not supported yet; extract its text layer "
-         "first (pdftotext -layout report.pdf report.txt) and run gxllm on the .txt"),
-        (b"PK\x03\x04\x14\x00\x06\x00word/document.xml", "r.txt: Word/zip files are not supported yet; "
-         "save the report as .html or .txt"),
-        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(200), "r.txt: legacy .doc files are not supported; convert "
-         "to .docx/.html first (libreoffice --headless --convert-to html report.doc)"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "r.txt: damaged PDF, cannot be opened; re-download it or "
+         "re-save it from a PDF viewer"),
+        (b"PK\x03\x04\x14\x00\x06\x00word/document.xml", "r.txt: damaged .docx (not a readable zip archive); "
+         "re-save it from Word or WPS"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(200), "r.txt: legacy Word .doc (or an encrypted Office file) "
+         "cannot be read; convert it to .docx first (libreoffice --headless --convert-to docx report.doc)"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00" + bytes(range(256)) * 4,
-         "r.txt: binary file, not a text or HTML report"),
-        (bytes(range(1, 32)) * 50, "r.txt: binary file, not a text or HTML report"),
+         "r.txt: binary file, not a text, HTML, PDF or Word report"),
+        (bytes(range(1, 32)) * 50, "r.txt: binary file, not a text, HTML, PDF or Word report"),
     ],
 )  # fmt: skip
 def test_rejections(data, message):

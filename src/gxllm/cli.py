@@ -74,10 +74,11 @@ class _Output:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    """Extract 表二/表三/表四 from reports (.html/.htm/.txt/.md, or - for stdin) and check every identity.
+    """Extract 表二/表三/表四 from reports (.pdf/.docx/.html/.txt/.md, or - for stdin) and check every identity.
 
     Examples:
-      gxllm extract report.html                          # canonical JSON on stdout
+      gxllm extract report.pdf                           # canonical JSON on stdout
+      gxllm extract report.docx report.html
       gxllm extract a.txt b.html --format jsonl -o out.jsonl
       gxllm extract 'reports/*.txt' --format csv > cells.csv
       cat report.txt | gxllm extract -
@@ -105,10 +106,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
                 _error(str(error))
                 worst = EXIT_FAILED
                 if len(paths) > 1:
-                    output.add(unreadable_input(path, str(error)))
+                    output.add(unreadable_input(path, str(error), error.kind))
                 continue
             if result["status"] == "failed":
-                _error(f"{name}: {result['findings'][0]['message']} (if the text looks garbled, try --encoding=gbk)")
+                hint = " (if the text looks garbled, try --encoding=gbk)" if result["source"]["encoding"] else ""
+                _error(f"{name}: {result['findings'][0]['message']}{hint}")
                 worst = EXIT_FAILED
                 if len(paths) == 1:
                     continue

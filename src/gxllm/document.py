@@ -22,7 +22,9 @@ class Cell:
 @dataclass(frozen=True, slots=True)
 class Line:
     cells: tuple[Cell, ...]
-    number: int  # 1-based line (text) or row/paragraph ordinal (HTML) in the source
+    number: int  # 1-based ordinal of the line (text), row or paragraph (HTML, PDF, DOCX)
+    page: int | None = None  # PDF: 1-based page the line is printed on
+    table: int | None = None  # HTML/DOCX/PDF: 1-based ordinal of the table grid the row belongs to
 
     @property
     def text(self) -> str:
@@ -34,8 +36,8 @@ class Source:
     """Where a document came from: what the result records about its input."""
 
     name: str
-    format: str  # "text" | "html"
-    encoding: str
+    format: str  # "text" | "html" | "pdf" | "docx"
+    encoding: str | None  # None for binary formats (PDF, DOCX) that carry their own encoding
     sha256: str
     size: int
 

@@ -7,3 +7,11 @@ class GxllmError(Exception):
 
 class InputError(GxllmError):
     """An input that cannot be read as a report (missing, empty, binary, unsupported, too big)."""
+
+    kind = "unreadable_input"  # the finding kind of the `failed` record a batch keeps for it
+
+
+class NoTextLayerError(InputError):
+    """A scanned PDF: pages of images, no text to read until it is OCRed."""
+
+    kind = "no_text_layer"

@@ -112,7 +112,7 @@ def extract_document(doc: Document) -> dict:
     out["findings"] = [f.to_dict() for f in findings]
     out["table_shapes"] = {k: results[k].shape.variant for k in found if k != "reviews_and_lawsuits"}
     out["tables_absent"] = [k for k in results if k not in found]
-    out["provenance"] = {k: {"method": "rules", "lines": line_ranges[k]} for k in found}
+    out["provenance"] = {k: _provenance(results[k], line_ranges[k], doc) for k in found}
     out["source"] = {
         "name": doc.source.name,
         "format": doc.source.format,
@@ -124,14 +124,31 @@ def extract_document(doc: Document) -> dict:
     return out
 
 
-def unreadable_input(name: str, message: str) -> dict:
+def _provenance(result: TableResult, lines: str, doc: Document) -> dict:
+    """Where a table's values were read: its line range and, per cell, the source line and the
+    page (PDF) or table ordinal (HTML, DOCX, PDF) so a reviewer can find the printed number."""
+    by_number = {line.number: line for line in doc.lines}
+    cells = {}
+    for path, number in result.lines.items():
+        line = by_number[number]
+        place = {"line": number, "page": line.page, "table": line.table}
+        cells[path.split(".", 1)[1]] = {k: v for k, v in place.items() if v is not None}
+    pages = sorted({place["page"] for place in cells.values() if "page" in place})
+    out = {"method": "rules", "lines": lines}
+    if pages:
+        out["pages"] = f"{pages[0]}-{pages[-1]}" if len(pages) > 1 else str(pages[0])
+    out["cells"] = cells
+    return out
+
+
+def unreadable_input(name: str, message: str, kind: str = "unreadable_input") -> dict:
     """The `failed` record of an input that is not a report, so a multi-file run loses no input."""
     return {
         "schema_version": SCHEMA_VERSION,
         "report": {"agency": None, "year": None, "template": None},
         **{table.key: None for table in T.TABLES},
         "status": "failed",
-        "findings": [Finding("unreadable_input", [], message).to_dict()],
+        "findings": [Finding(kind, [], message).to_dict()],
         "source": {"name": name},
         "gxllm_version": __version__,
     }

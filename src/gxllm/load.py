@@ -79,10 +79,12 @@ def load(data: bytes, name: str, encoding: str | None = None) -> Document:
     """Sniff the format, decode, and split into lines of cells. Raises InputError."""
     if not data.strip():
         raise InputError(f"{name}: empty input")
-    _reject_container(data, name)
+    container = _container(data, name)
+    if container is not None:
+        return _document(data, name, container, None, _container_lines(container, data, name))
     wide = _is_wide(encoding) if encoding is not None else _is_wide(_bom(data)[0] or "utf-8")
     if not wide and _sniff_utf16(data) is None and _looks_binary(data):
-        raise InputError(f"{name}: binary file, not a text or HTML report")
+        raise InputError(f"{name}: binary file, not a text, HTML, PDF or Word report")
 
     html_hint = _html_name(name) or _looks_html_bytes(data)
     text, used = decode(data, encoding, is_html=html_hint, name=name)
@@ -99,25 +101,40 @@ def load(data: bytes, name: str, encoding: str | None = None) -> Document:
             raise InputError(f"{name}: cannot parse this HTML ({type(e).__name__}: {e})") from None
     else:
         lines = text_lines(text)
-    source = Source(
-        name=name, format=fmt, encoding=used, sha256=hashlib.sha256(data).hexdigest(), size=len(data)
-    )
+    return _document(data, name, fmt, used, lines)
+
+
+def _document(data: bytes, name: str, fmt: str, encoding: str | None, lines: tuple[Line, ...]) -> Document:
+    source = Source(name=name, format=fmt, encoding=encoding, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
     return Document(source=source, lines=lines)
 
 
-def _reject_container(data: bytes, name: str) -> None:
-    if data.lstrip()[:4] == b"%PDF":
-        raise InputError(
-            f"{name}: PDF input is not supported yet; extract its text layer first "
-            "(pdftotext -layout report.pdf report.txt) and run gxllm on the .txt"
-        )
+_PDF_HEADER_WINDOW = 1024  # readers accept junk before %PDF- within the first KB
+
+
+def _container(data: bytes, name: str) -> str | None:
+    """'pdf' or 'docx' for the binary formats gxllm reads; raises for the ones it cannot."""
+    if b"%PDF-" in data[:_PDF_HEADER_WINDOW]:
+        return "pdf"
     if data.startswith(b"PK\x03\x04"):
-        raise InputError(f"{name}: Word/zip files are not supported yet; save the report as .html or .txt")
+        return "docx"
     if data.startswith(b"\xd0\xcf\x11\xe0"):
         raise InputError(
-            f"{name}: legacy .doc files are not supported; convert to .docx/.html first "
-            "(libreoffice --headless --convert-to html report.doc)"
+            f"{name}: legacy Word .doc (or an encrypted Office file) cannot be read; convert it to .docx first "
+            "(libreoffice --headless --convert-to docx report.doc)"
         )
+    return None
+
+
+def _container_lines(container: str, data: bytes, name: str) -> tuple[Line, ...]:
+    # Imported here so that text and HTML runs never pay for the PDF library.
+    if container == "pdf":
+        from gxllm.load_pdf import pdf_lines
+
+        return pdf_lines(data, name)
+    from gxllm.load_docx import docx_lines
+
+    return docx_lines(data, name)
 
 
 # Bytes that never occur in text (C0 controls except \t \n \v \f \r and ESC; DEL).
@@ -359,13 +376,14 @@ class _Lines(_Segments):
     def __init__(self) -> None:
         super().__init__()
         self.lines: list[Line] = []
+        self.tables = 0  # ordinal of the data table whose rows are being emitted
 
     def emit(self, seg: str) -> None:
         self.lines.append(Line((Cell(seg),), len(self.lines) + 1))
 
     def row(self, cells: list[Cell]) -> None:
         self.boundary()
-        self.lines.append(Line(tuple(cells), len(self.lines) + 1))
+        self.lines.append(Line(tuple(cells), len(self.lines) + 1, table=self.tables))
 
 
 def _walk(root: Tag, out: _Segments, *, cell_mode: bool) -> None:
@@ -400,6 +418,7 @@ def _walk(root: Tag, out: _Segments, *, cell_mode: bool) -> None:
                 continue
             if name == "table" and not cell_mode and not _is_layout(child):
                 out.boundary()
+                out.tables += 1  # type: ignore[attr-defined]
                 _table(child, out)  # type: ignore[arg-type]
                 continue
             # A table holding tables is page layout (old CMS templates): its cells are regions

@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import replace
 from functools import lru_cache
 
-from .document import Document, Line
+from .document import Document
 
 # Radicals outside the Kangxi block that NFKC leaves alone but PDF→Word tools emit.
 _RADICAL_LOOKALIKES = str.maketrans(
@@ -91,7 +91,7 @@ def normalize_document(doc: Document) -> Document:
     """Normalise every cell; decide 繁→简 once for the whole document."""
     simplify = needs_simplification("".join(cell.text for line in doc.lines for cell in line.cells))
     lines = tuple(
-        Line(tuple(replace(c, text=normalize_text(c.text, simplify=simplify)) for c in line.cells), line.number)
+        replace(line, cells=tuple(replace(c, text=normalize_text(c.text, simplify=simplify)) for c in line.cells))
         for line in doc.lines
     )
     return replace(doc, lines=lines)

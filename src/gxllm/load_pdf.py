@@ -1,0 +1,503 @@
+"""Read a PDF's text layer into the same lines of cells an HTML page gives.
+
+Characters and ruling lines come from PDFium (pypdfium2). Where a table is ruled, its grid is
+rebuilt from the ruling lines: row and column boundaries from the lines, merged cells where a
+boundary is not drawn, and every character placed in the cell that holds it. A cell's text is
+its characters line by line, so a label wrapped over three lines, a header split over two and a
+block label printed one character per line all come out whole. Each grid row becomes one line
+whose cells carry their grid column, exactly like an HTML ``<tr>``, so one parser reads both.
+
+Text outside ruled grids (prose, headings, and borderless tables) becomes lines of words split
+at wide gaps, each word at its horizontal position, like ``pdftotext -layout``. Page footers
+(``- 4 -``) and running headers repeated at the same place on several pages are dropped; a table
+continued on the next page keeps one column numbering, so it reads as one table.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from dataclasses import dataclass
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from gxllm.document import Cell, Line
+from gxllm.errors import InputError, NoTextLayerError
+from gxllm.layout import NUMBER, is_footer
+
+_TOLERANCE = 2.0  # points: rule ends that miss each other by this much still meet
+_MARGIN = 0.1  # fraction of the page height at top and bottom where running headers live
+
+
+@dataclass(frozen=True, slots=True)
+class Glyph:
+    text: str
+    x0: float
+    top: float  # page coordinates with y growing downwards, like reading order
+    x1: float
+    bottom: float
+
+    @property
+    def size(self) -> float:
+        return self.bottom - self.top
+
+    @property
+    def cx(self) -> float:
+        return (self.x0 + self.x1) / 2
+
+    @property
+    def cy(self) -> float:
+        return (self.top + self.bottom) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    at: float  # y of a horizontal rule, x of a vertical one
+    start: float
+    end: float
+
+    def covers(self, at: float, point: float) -> bool:
+        return abs(self.at - at) <= _TOLERANCE and self.start - _TOLERANCE <= point <= self.end + _TOLERANCE
+
+
+@dataclass
+class Grid:
+    """A ruled table on one page: boundaries, and each slot's merged-cell root."""
+
+    ys: list[float]
+    xs: list[float]
+    root: dict[tuple[int, int], tuple[int, int]]
+    table: int = 0  # document-wide table ordinal; a table continued on the next page shares it
+
+    def slot(self, glyph: Glyph) -> tuple[int, int] | None:
+        if not (self.xs[0] <= glyph.cx <= self.xs[-1] and self.ys[0] <= glyph.cy <= self.ys[-1]):
+            return None
+        i = min(bisect_right(self.ys, glyph.cy) - 1, len(self.ys) - 2)
+        j = min(bisect_right(self.xs, glyph.cx) - 1, len(self.xs) - 2)
+        return self.root[(i, j)]
+
+
+@dataclass
+class _Page:
+    number: int
+    height: float
+    grids: list[Grid]
+    cells: dict[tuple[int, tuple[int, int]], list[Glyph]]  # (grid index, root slot) -> glyphs
+    free: list[list[Glyph]]  # lines of words outside any grid
+
+
+# --- reading the PDF ----------------------------------------------------------------------------
+
+
+def pdf_lines(data: bytes, name: str) -> tuple[Line, ...]:
+    """Lines of a PDF: grid rows as column-placed cells, other text as positioned words."""
+    document = _open(data, name)
+    try:
+        pages = []
+        text_chars = images = 0
+        for index in range(len(document)):
+            page = document[index]
+            glyphs = _glyphs(page)
+            rules = _rules(page)
+            text_chars += len(glyphs)
+            if not glyphs:
+                images += any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2))
+            pages.append(_layout_page(index + 1, page.get_height(), glyphs, rules))
+    except pdfium.PdfiumError:
+        raise InputError(_damaged(name)) from None
+    finally:
+        document.close()
+    if not text_chars:
+        what = (
+            f"scanned PDF without a text layer ({images} of {len(pages)} pages are images only)"
+            if images
+            else "PDF without any text (blank pages, or text drawn as outlines)"
+        )
+        raise NoTextLayerError(
+            f"{name}: {what}; OCR it first (ocrmypdf -l chi_sim report.pdf report-ocr.pdf) and run gxllm on the result"
+        )
+    _number_tables(pages)
+    return _emit(pages, _running_lines(pages))
+
+
+def _open(data: bytes, name: str) -> pdfium.PdfDocument:
+    try:
+        return pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as error:
+        if getattr(error, "err_code", None) == pdfium_c.FPDF_ERR_PASSWORD:
+            raise InputError(
+                f"{name}: encrypted PDF that needs a password to open; decrypt it first "
+                "(qpdf --password=PASSWORD --decrypt report.pdf plain.pdf)"
+            ) from None
+        raise InputError(_damaged(name)) from None
+
+
+def _damaged(name: str) -> str:
+    return f"{name}: damaged PDF, cannot be opened; re-download it or re-save it from a PDF viewer"
+
+
+def _glyphs(page: pdfium.PdfPage) -> list[Glyph]:
+    """Printed characters with their boxes; spaces and PDFium's generated line breaks dropped."""
+    height = page.get_height()
+    textpage = page.get_textpage()
+    glyphs = []
+    try:
+        for i in range(textpage.count_chars()):
+            if pdfium_c.FPDFText_IsGenerated(textpage.raw, i):
+                continue
+            text = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, i))
+            if not text.strip() or not text.isprintable():
+                continue
+            left, bottom, right, top = textpage.get_charbox(i, loose=True)
+            tl, tb, tr, tt = textpage.get_charbox(i)
+            if right - left > 3 * (tr - tl) + 6 and top - bottom > 3 * (tt - tb) + 6:
+                # A font with a broken bounding box (seen in vertical labels): the loose box would
+                # span half the page. Take a square around the ink instead.
+                half = max(tr - tl, tt - tb) / 2
+                x, y = (tl + tr) / 2, (tb + tt) / 2
+                left, bottom, right, top = x - half, y - half, x + half, y + half
+            glyphs.append(Glyph(text, left, height - top, right, height - bottom))
+    finally:
+        textpage.close()
+    return glyphs
+
+
+def _rules(page: pdfium.PdfPage) -> tuple[list[Rule], list[Rule]]:
+    """(horizontal, vertical) straight segments of every visible path, rectangle edges included."""
+    height = page.get_height()
+    horizontal: list[Rule] = []
+    vertical: list[Rule] = []
+    matrices: list[tuple[float, ...]] = []  # cumulative matrix of each enclosing form level
+    fill, stroke = ctypes.c_int(), ctypes.c_int()
+    x, y = ctypes.c_float(), ctypes.c_float()
+    for obj in page.get_objects(max_depth=4):
+        del matrices[obj.level :]
+        matrix = _compose(tuple(obj.get_matrix().get()), matrices[-1] if matrices else None)
+        if obj.type == pdfium_c.FPDF_PAGEOBJ_FORM:
+            matrices.append(matrix)
+            continue
+        if obj.type != pdfium_c.FPDF_PAGEOBJ_PATH:
+            continue
+        if not _visible(obj.raw, fill, stroke):
+            continue
+        a, b, c, d, e, f = matrix
+        points: list[tuple[float, float]] = []
+        start: tuple[float, float] | None = None
+        for k in range(pdfium_c.FPDFPath_CountSegments(obj.raw)):
+            segment = pdfium_c.FPDFPath_GetPathSegment(obj.raw, k)
+            pdfium_c.FPDFPathSegment_GetPoint(segment, x, y)
+            point = (a * x.value + c * y.value + e, height - (b * x.value + d * y.value + f))
+            kind = pdfium_c.FPDFPathSegment_GetType(segment)
+            if kind == pdfium_c.FPDF_SEGMENT_MOVETO:
+                start = point
+            elif kind == pdfium_c.FPDF_SEGMENT_LINETO and points:
+                _add_segment(points[-1], point, horizontal, vertical)
+            # Curves (Bézier points) are never table rules.
+            points.append(point)
+            if pdfium_c.FPDFPathSegment_GetClose(segment) and start is not None:
+                _add_segment(point, start, horizontal, vertical)
+    return _merge(horizontal), _merge(vertical)
+
+
+def _visible(path, fill: ctypes.c_int, stroke: ctypes.c_int) -> bool:
+    """Whether a path draws something on white paper: clipping paths and white shading do not
+    (Word puts a white rectangle behind every shaded paragraph)."""
+    pdfium_c.FPDFPath_GetDrawMode(path, fill, stroke)
+    r, g, b, a = (ctypes.c_uint() for _ in range(4))
+    if stroke.value and pdfium_c.FPDFPageObj_GetStrokeColor(path, r, g, b, a) and not _invisible(r, g, b, a):
+        return True
+    return bool(fill.value) and bool(pdfium_c.FPDFPageObj_GetFillColor(path, r, g, b, a)) and not _invisible(r, g, b, a)
+
+
+def _invisible(r: ctypes.c_uint, g: ctypes.c_uint, b: ctypes.c_uint, a: ctypes.c_uint) -> bool:
+    return a.value == 0 or min(r.value, g.value, b.value) >= 250
+
+
+def _compose(inner: tuple[float, ...], outer: tuple[float, ...] | None) -> tuple[float, ...]:
+    """The matrix that applies `inner`, then `outer` (PDF's a b c d e f convention)."""
+    if outer is None:
+        return inner
+    a, b, c, d, e, f = inner
+    A, B, C, D, E, F = outer
+    return (a * A + b * C, a * B + b * D, c * A + d * C, c * B + d * D, e * A + f * C + E, e * B + f * D + F)
+
+
+def _add_segment(p: tuple[float, float], q: tuple[float, float], horizontal: list[Rule], vertical: list[Rule]) -> None:
+    (x0, y0), (x1, y1) = p, q
+    if abs(y1 - y0) <= _TOLERANCE / 2 and abs(x1 - x0) > _TOLERANCE:
+        horizontal.append(Rule((y0 + y1) / 2, min(x0, x1), max(x0, x1)))
+    elif abs(x1 - x0) <= _TOLERANCE / 2 and abs(y1 - y0) > _TOLERANCE:
+        vertical.append(Rule((x0 + x1) / 2, min(y0, y1), max(y0, y1)))
+
+
+def _merge(rules: list[Rule]) -> list[Rule]:
+    """Join collinear rules that touch or overlap: a rule drawn as a thin rectangle, or in pieces."""
+    merged: list[Rule] = []
+    for rule in sorted(rules, key=lambda r: (round(r.at / _TOLERANCE), r.start)):
+        last = merged[-1] if merged else None
+        if last and abs(last.at - rule.at) <= _TOLERANCE and rule.start <= last.end + _TOLERANCE:
+            merged[-1] = Rule(last.at, last.start, max(last.end, rule.end))
+        else:
+            merged.append(rule)
+    return merged
+
+
+# --- one page -----------------------------------------------------------------------------------
+
+
+def _layout_page(number: int, height: float, glyphs: list[Glyph], rules: tuple[list[Rule], list[Rule]]) -> _Page:
+    grids = _grids(*rules)
+    cells: dict[tuple[int, tuple[int, int]], list[Glyph]] = {}
+    free: list[Glyph] = []
+    for glyph in glyphs:
+        for g, grid in enumerate(grids):
+            slot = grid.slot(glyph)
+            if slot is not None:
+                cells.setdefault((g, slot), []).append(glyph)
+                break
+        else:
+            free.append(glyph)
+    return _Page(number, height, grids, cells, _lines(free))
+
+
+def _grids(horizontal: list[Rule], vertical: list[Rule]) -> list[Grid]:
+    """Ruled tables: groups of crossing rules with at least two columns (a frame is not a table)."""
+    rules = horizontal + vertical
+    parent = list(range(len(rules)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    # Vertical rules sorted by x, so each horizontal rule only looks at those within its span.
+    by_x = sorted(range(len(vertical)), key=lambda j: vertical[j].at)
+    xs = [vertical[j].at for j in by_x]
+    for i, h in enumerate(horizontal):
+        low, high = bisect_left(xs, h.start - _TOLERANCE), bisect_right(xs, h.end + _TOLERANCE)
+        for j in by_x[low:high]:
+            if vertical[j].covers(vertical[j].at, h.at):
+                parent[find(i)] = find(len(horizontal) + j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(rules)):
+        groups.setdefault(find(i), []).append(i)
+    grids = []
+    for members in groups.values():
+        hs = [rules[i] for i in members if i < len(horizontal)]
+        vs = [rules[i] for i in members if i >= len(horizontal)]
+        # A row cut by a page break has no rule under it (or above it, on the next page): the
+        # vertical rules still reach the edge of the cut.
+        ys = _boundaries(hs + [Rule(v.start, 0, 0) for v in vs] + [Rule(v.end, 0, 0) for v in vs])
+        xs = _boundaries(vs + [Rule(h.start, 0, 0) for h in hs] + [Rule(h.end, 0, 0) for h in hs])
+        if len(ys) >= 2 and len(xs) >= 3:  # one row is enough: the tail of a table on a new page
+            grids.append(_grid(ys, xs, hs, vs))
+    return sorted(grids, key=lambda grid: grid.ys[0])
+
+
+def _boundaries(rules: list[Rule]) -> list[float]:
+    """Distinct positions of rules, those closer than the tolerance taken as one."""
+    positions: list[float] = []
+    for at in sorted(r.at for r in rules):
+        if not positions or at - positions[-1] > _TOLERANCE:
+            positions.append(at)
+    return positions
+
+
+def _grid(ys: list[float], xs: list[float], hs: list[Rule], vs: list[Rule]) -> Grid:
+    """Slots between consecutive boundaries, merged wherever the line between two is not drawn."""
+    root = {(i, j): (i, j) for i in range(len(ys) - 1) for j in range(len(xs) - 1)}
+
+    def find(slot: tuple[int, int]) -> tuple[int, int]:
+        while root[slot] != slot:
+            root[slot] = root[root[slot]]
+            slot = root[slot]
+        return slot
+
+    def union(a: tuple[int, int], b: tuple[int, int]) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:  # the top-left slot stays the root: that is where the cell is emitted
+            first, second = sorted((ra, rb))
+            root[second] = first
+
+    for i in range(len(ys) - 1):
+        middle_y = (ys[i] + ys[i + 1]) / 2
+        for j in range(len(xs) - 1):
+            middle_x = (xs[j] + xs[j + 1]) / 2
+            if j + 1 < len(xs) - 1 and not any(v.covers(xs[j + 1], middle_y) for v in vs):
+                union((i, j), (i, j + 1))
+            if i + 1 < len(ys) - 1 and not any(h.covers(ys[i + 1], middle_x) for h in hs):
+                union((i, j), (i + 1, j))
+    return Grid(ys, xs, {slot: find(slot) for slot in root})
+
+
+def _adjacent(a: Glyph, b: Glyph) -> bool:
+    """b continues a's word: close behind it on the same baseline (half a character of gap)."""
+    size = max(a.size, b.size)
+    return -size / 2 <= b.x0 - a.x1 <= size / 2 and abs(b.cy - a.cy) <= size / 4
+
+
+def _join(run: list[Glyph]) -> Glyph:
+    return Glyph(
+        "".join(g.text for g in run),
+        min(g.x0 for g in run),
+        min(g.top for g in run),
+        max(g.x1 for g in run),
+        max(g.bottom for g in run),
+    )
+
+
+def _lines(glyphs: list[Glyph]) -> list[list[Glyph]]:
+    """Printed lines of words, top to bottom, each line's words left to right.
+
+    Words are built in content order first: a label is drawn as one run, so it stays one word
+    even beside a merged cell's label printed half a line higher. Lines then gather whole words,
+    and neighbours on a line that touch (text drawn out of order) are joined.
+    """
+    words: list[list[Glyph]] = []
+    for glyph in glyphs:
+        if words and _adjacent(words[-1][-1], glyph):
+            words[-1].append(glyph)
+        else:
+            words.append([glyph])
+    lines: list[list[Glyph]] = []
+    for word in sorted((_join(w) for w in words), key=lambda w: (w.cy, w.x0)):
+        line = lines[-1] if lines else None
+        if line and word.cy - line[0].cy <= max(line[0].size, word.size) / 2:
+            line.append(word)
+        else:
+            lines.append([word])
+    out = []
+    for line in lines:
+        joined: list[Glyph] = []
+        for word in sorted(line, key=lambda w: w.x0):
+            if joined and _adjacent(joined[-1], word):
+                joined[-1] = _join([joined[-1], word])
+            else:
+                joined.append(word)
+        out.append(joined)
+    return out
+
+
+def _cell_text(glyphs: list[Glyph]) -> str:
+    """A grid cell's text: its lines joined, words of a line with a space.
+
+    Wrapped text joins without a space (Chinese), but two lines that both hold digits at the
+    break keep one, so two numbers stacked in a cell are never read as one number.
+    """
+    text = ""
+    for line in _lines(glyphs):
+        part = " ".join(word.text for word in line)
+        if text and text[-1].isdigit() and part[0].isdigit():
+            text += " "
+        text += part
+    return text
+
+
+# --- the whole document -------------------------------------------------------------------------
+
+
+def _signature(line: list[Glyph]) -> str:
+    return re.sub(r"\d+", "#", "".join(word.text for word in line))
+
+
+def _running_lines(pages: list[_Page]) -> set[tuple[int, int]]:
+    """(page, line index) of footers and of headers repeated in the page margins on several pages."""
+    seen: Counter[str] = Counter()
+    margins: list[tuple[int, int, str]] = []
+    for p, page in enumerate(pages):
+        for k, line in enumerate(page.free):
+            if line[0].top < page.height * _MARGIN or line[-1].bottom > page.height * (1 - _MARGIN):
+                signature = _signature(line)
+                margins.append((p, k, signature))
+                seen[signature] += 1
+    return {(p, k) for p, k, signature in margins if seen[signature] > 1}
+
+
+def _number_tables(pages: list[_Page]) -> None:
+    """Give every grid a table ordinal; a grid that continues the previous page's last one keeps it.
+
+    A continuation starts the page's body (nothing but margin lines above it) and has the same
+    outer left and right edges as the grid that ended the previous page.
+    """
+    table = 0
+    previous: Grid | None = None
+    for page in pages:
+        for g, grid in enumerate(page.grids):
+            body_above = any(
+                line[0].bottom < grid.ys[0] and page.height * _MARGIN <= line[0].top for line in page.free
+            )
+            continues = (
+                g == 0
+                and previous is not None
+                and not body_above
+                and abs(previous.xs[0] - grid.xs[0]) <= _TOLERANCE
+                and abs(previous.xs[-1] - grid.xs[-1]) <= _TOLERANCE
+            )
+            if not continues:
+                table += 1
+            grid.table = table
+            previous = grid
+        if page.free and page.grids and page.free[-1][0].top > page.grids[-1].ys[-1]:
+            last_body = page.free[-1][-1].bottom <= page.height * (1 - _MARGIN)
+            if last_body:
+                previous = None  # text follows the last grid: the table ended on this page
+
+
+def _column_positions(pages: list[_Page]) -> dict[int, list[float]]:
+    """Each table's column boundaries over all its pages, so a continued table keeps its numbering."""
+    xs: dict[int, list[float]] = {}
+    for page in pages:
+        for grid in page.grids:
+            xs.setdefault(grid.table, []).extend(grid.xs)
+    return {table: _boundaries([Rule(x, 0, 0) for x in positions]) for table, positions in xs.items()}
+
+
+def _emit(pages: list[_Page], running: set[tuple[int, int]]) -> tuple[Line, ...]:
+    columns = _column_positions(pages)
+    first_rows: dict[int, list[tuple[str, ...]]] = {}  # each table's rows on its first page
+    items: list[tuple[int, float, int, tuple[Cell, ...], int | None]] = []  # page, y, order, cells, table
+    for p, page in enumerate(pages):
+        for k, line in enumerate(page.free):
+            if (p, k) in running or is_footer(" ".join(word.text for word in line)):
+                continue
+            cells = tuple(Cell(word.text, round(word.cx, 1)) for word in line)
+            items.append((page.number, line[0].top, 1, cells, None))
+        for g, grid in enumerate(page.grids):
+            bounds = columns[grid.table]
+            rows = [
+                tuple(
+                    Cell(_cell_text(page.cells.get((g, (i, j)), [])), float(_nearest(bounds, grid.xs[j])))
+                    for j in range(len(grid.xs) - 1)
+                    if grid.root[(i, j)] == (i, j)
+                )
+                for i in range(len(grid.ys) - 1)
+            ]
+            texts = [tuple(cell.text for cell in row) for row in rows]
+            start = 0
+            if grid.table in first_rows:
+                # Word repeats a table's header rows on every page it continues on: read them once.
+                repeated = first_rows[grid.table]
+                same = next((i for i, text in enumerate(texts) if i >= len(repeated) or text != repeated[i]), len(texts))
+                if any(texts[:same]) and not any(_is_value(t) for row in texts[:same] for t in row):
+                    start = same
+            else:
+                first_rows[grid.table] = texts
+            for i in range(start, len(rows)):
+                if rows[i]:
+                    items.append((page.number, grid.ys[i], 0, rows[i], grid.table))
+    items.sort(key=lambda item: item[:3])
+    return tuple(
+        Line(cells, n, page=page, table=table) for n, (page, _, _, cells, table) in enumerate(items, 1)
+    )
+
+
+def _is_value(text: str) -> bool:
+    return bool(NUMBER.match(text.replace(" ", "")))
+
+
+def _nearest(bounds: list[float], x: float) -> int:
+    return min(range(len(bounds)), key=lambda k: abs(bounds[k] - x))
