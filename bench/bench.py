@@ -2,8 +2,9 @@
 
     python bench/bench.py DIR [DIR ...] [--repeat N] [--json] [-v]
 
-A report folder holds one source.{txt,html,htm,md} and a gold.json; DIR may be such a folder or
-any folder above them (searched recursively). Only the extraction is timed, on one core.
+A report folder holds a gold.json and one or more sources of the same report
+(source.{txt,html,htm,md,pdf,docx}); each source is benchmarked on its own. DIR may be such a folder
+or any folder above them (searched recursively). Only the extraction is timed, on one core.
 """
 
 from __future__ import annotations
@@ -17,20 +18,22 @@ from pathlib import Path
 
 TABLE_KEYS = ("active_disclosure", "applications", "reviews_and_lawsuits")
 META_KEYS = ("agency", "year", "template")
-SOURCE_NAMES = ("source.txt", "source.html", "source.htm", "source.md")
+SOURCE_NAMES = ("source.txt", "source.html", "source.htm", "source.md", "source.pdf", "source.docx")
 SKIP_KEYS = {"total_amount_unit"}  # a unit beside a cell, not a cell
 
 
-def find_reports(dirs: list[str]) -> list[tuple[Path, Path]]:
-    """(folder, source file) of every report folder under dirs, sorted, without duplicates."""
+def find_reports(dirs: list[str], formats: set[str] | None = None) -> list[tuple[Path, Path]]:
+    """(folder, source file) of every source in a report folder under dirs, sorted, no duplicates."""
     found: dict[Path, Path] = {}
     for d in dirs:
         for root, subdirs, files in os.walk(d):
             subdirs.sort()
-            source = next((n for n in SOURCE_NAMES if n in files), None)
-            if source and "gold.json" in files:
-                found.setdefault(Path(root).resolve(), Path(root) / source)
-    return sorted(found.items(), key=lambda kv: str(kv[0]))
+            if "gold.json" not in files:
+                continue
+            for name in SOURCE_NAMES:
+                if name in files and (formats is None or name.rsplit(".", 1)[1] in formats):
+                    found.setdefault((Path(root) / name).resolve(), Path(root) / name)
+    return sorted(((source.parent, source) for source in found.values()), key=lambda fs: str(fs[1].resolve()))
 
 
 def same(gold, got) -> bool:
@@ -70,22 +73,25 @@ def inconsistencies(result: dict, gold: dict) -> list[dict]:
 def run(reports, repeat: int) -> tuple[list[dict], float]:
     from gxllm.extract import extract_bytes  # lazy: the bench module imports without the extractor
 
-    inputs = [(folder.name, f"{folder.name}/{src.name}", src.read_bytes(),
+    inputs = [(f"{folder.name}/{src.name}", f"{folder.name}/{src.name}", src.read_bytes(),
                json.loads((folder / "gold.json").read_text(encoding="utf-8"))) for folder, src in reports]
-    rows, elapsed = [], 0.0
+    rows = []
+    seconds = [0.0] * len(inputs)
     for rep in range(repeat):
-        for name, label, data, gold in inputs:
+        for i, (name, label, data, gold) in enumerate(inputs):
             t0 = time.perf_counter()
             try:
                 result, error = extract_bytes(data, label), None
             except Exception as exc:  # a crash is a result too; the bench goes on
                 result, error = {}, f"{type(exc).__name__}: {exc}"
-            elapsed += time.perf_counter() - t0
+            seconds[i] += time.perf_counter() - t0
             if rep == 0:
                 rows.append({"name": name, "status": "error" if error else result.get("status"), "error": error,
                              "findings": [f.get("kind") for f in result.get("findings") or []],
                              **compare(result, gold), "inconsistencies": inconsistencies(result, gold)})
-    return rows, elapsed
+    for row, total in zip(rows, seconds):
+        row["seconds"] = total / repeat
+    return rows, sum(seconds)
 
 
 def summarise(rows: list[dict], elapsed: float, repeat: int) -> dict:
@@ -101,6 +107,7 @@ def summarise(rows: list[dict], elapsed: float, repeat: int) -> dict:
         "silent_wrong": [r["name"] for r in rows if r["wrong"] and r["status"] == "ok"],
         "status": {s: sum(r["status"] == s for r in rows) for s in sorted({str(r["status"]) for r in rows})},
         "reports_per_second": runs / elapsed if elapsed else None, "extraction_seconds": elapsed, "repeat": repeat,
+        "slowest_report_seconds": max((r["seconds"] for r in rows), default=None),
     }
 
 
@@ -121,12 +128,14 @@ def print_text(s: dict, rows: list[dict], verbose: bool) -> None:
     print(f"speed              {rate:.1f} reports/s on one core ({n} x {s['repeat']} runs, "
           f"{s['extraction_seconds']:.3f} s extracting)" if rate else "speed              n/a")
     width = max([len(r["name"]) for r in rows] + [6])
-    print(f"\n{'report':<{width}}  {'status':<7} {'cells':>9}  meta  findings")
+    print(f"slowest report     {s['slowest_report_seconds']:.3f} s")
+    print(f"\n{'report':<{width}}  {'status':<7} {'cells':>9}  meta  {'seconds':>7}  findings")
     for r in rows:
         kinds = sorted(set(r["findings"]))
         counted = ", ".join(f"{k}x{r['findings'].count(k)}" for k in kinds) or "-"
         meta = sum(r["meta"].values())
-        print(f"{r['name']:<{width}}  {str(r['status']):<7} {r['correct']:>4}/{r['cells']:<4}  {meta}/3   {counted}")
+        print(f"{r['name']:<{width}}  {str(r['status']):<7} {r['correct']:>4}/{r['cells']:<4}  {meta}/3   "
+              f"{r['seconds']:7.3f}  {counted}")
         for inc in r["inconsistencies"]:
             print(f"{'':<{width}}  source inconsistency {inc['identity']}: {'named' if inc['named'] else 'NOT named'}")
         if r["error"]:
@@ -142,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="run the whole set N times for the speed figure")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
     ap.add_argument("-v", "--verbose", action="store_true", help="list every wrong cell")
+    ap.add_argument("--only", metavar="EXT", action="append", help="only sources of this format (pdf, txt, html…)")
     args = ap.parse_args(argv)
-    reports = find_reports(args.dirs)
+    reports = find_reports(args.dirs, set(args.only) if args.only else None)
     if not reports:
         print("no report folders (source.* + gold.json) found", file=sys.stderr)
         return 0

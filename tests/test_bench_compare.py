@@ -78,10 +78,12 @@ def test_same():
 
 def test_find_reports_accepts_folder_and_parent():
     every = bench.find_reports([str(FIXTURES)])
-    assert len(every) == len([p for p in FIXTURES.iterdir() if p.is_dir()])
-    assert all(src.name == "source.txt" for _, src in every)
+    assert len(every) == len(list(FIXTURES.glob("*/source.*")))  # each source of a report counts
+    assert all(src.parent == folder for folder, src in every)
     one = bench.find_reports([str(FIXTURES / "seed-000"), str(FIXTURES)])
     assert len(one) == len(every)  # no duplicates
+    pdfs = bench.find_reports([str(FIXTURES)], {"pdf"})
+    assert [src.name for _, src in pdfs] == ["source.pdf"] * 3
 
 
 def test_main_with_a_stand_in_extractor(monkeypatch, capsys):
@@ -96,16 +98,16 @@ def test_main_with_a_stand_in_extractor(monkeypatch, capsys):
     fake = types.ModuleType("gxllm.extract")
     fake.extract_bytes = extract_bytes
     monkeypatch.setitem(sys.modules, "gxllm.extract", fake)
-    assert bench.main([str(FIXTURES), "--repeat", "2", "--json"]) == 0
+    assert bench.main([str(FIXTURES), "--only", "txt", "--repeat", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     s = out["summary"]
-    assert s["reports"] == 8 and s["exact_reports"] == 7 and s["silent_wrong"] == ["seed-001"]
+    assert s["reports"] == 8 and s["exact_reports"] == 7 and s["silent_wrong"] == ["seed-001/source.txt"]
     assert s["cells"] - s["cells_correct"] == 1 and s["metadata_accuracy"] == 1.0
-    hongze = next(r for r in out["reports"] if r["name"] == "corpus-2023-hongze-district")
+    hongze = next(r for r in out["reports"] if r["name"] == "corpus-2023-hongze-district/source.txt")
     assert hongze["inconsistencies"] == [{"identity": "T4-total", "named": False}]
-    assert bench.main([str(FIXTURES)]) == 0
+    assert bench.main([str(FIXTURES), "--only", "txt"]) == 0
     text = capsys.readouterr().out
-    assert "silent wrong       1: seed-001" in text and "reports/s" in text and "NOT named" in text
+    assert "silent wrong       1: seed-001/source.txt" in text and "reports/s" in text and "NOT named" in text
 
 
 @pytest.mark.skipif(not (ROOT / "src" / "gxllm" / "extract.py").exists(), reason="gxllm.extract not written yet")
