@@ -67,10 +67,12 @@ def test_stdin(capsys, monkeypatch):
         (b"", "error: {path}: empty input"),
         (b"%PDF-1.7\n...", "error: {path}: damaged PDF, cannot be opened; re-download it or re-save it from a PDF viewer"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "error: {path}: binary file, not a text, HTML, PDF or Word report"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512), "error: {path}: legacy Word .doc (or an encrypted Office file) "
+         "cannot be read; convert it to .docx first (libreoffice --headless --convert-to docx report.doc)"),
         ("网站首页 | 登录 | 注册\n欢迎访问\n".encode(), "error: {path}: no 表二, 表三 or 表四 found; is this a "
          "政府信息公开工作年度报告? (if the text looks garbled, try --encoding=gbk)"),
     ],
-    ids=["empty", "pdf", "binary", "no-table"],
+    ids=["empty", "pdf", "binary", "doc", "no-table"],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, content, message):
     path = tmp_path / "bad.txt"

@@ -119,3 +119,20 @@ def test_a_table_flattened_by_a_crawler_is_review_not_absent():
     assert unreadable.count("applications") == 25
     assert unreadable.count("reviews_and_lawsuits") == 1
     assert all(v is None for row in result["applications"].values() for v in row.values())
+
+
+def test_text_among_a_rows_numbers_makes_that_row_unreadable_never_a_number():
+    """A footnote mark (16① would be 161 after NFKC) or stray text inside a row's numbers."""
+    text = render_pipe_rows(REPORT)
+    new = " | ".join(
+        ["一、本年新收政府信息公开申请数量"]
+        + [f"{APPS['new_received'][c]}①" if c == "commercial_enterprise" else str(APPS["new_received"][c])
+           for c in APPS["new_received"]]
+    )
+    result = extract_text(replace_line(text, "本年新收", new))
+    assert result["status"] == "review"
+    assert result["applications"]["new_received"] == dict.fromkeys(APPS["new_received"])
+    assert [f["message"] for f in result["findings"] if f["kind"] == "unreadable"] == [
+        f"row 「一、本年新收政府信息公开申请数量」: 「{APPS['new_received']['commercial_enterprise']} 注」 "
+        "among the numbers is not a number"
+    ]

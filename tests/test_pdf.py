@@ -131,6 +131,43 @@ def test_table_continued_on_next_page_keeps_columns_and_drops_footer_and_repeate
     assert [(line.page, line.table) for line in lines] == [(1, 1), (1, 1), (2, 1), (2, None)]
 
 
+def test_slanted_watermark_and_small_footnote_digits_stay_out_of_cells():
+    def page(c):
+        draw_grid(c, 740, [["规章", "16", "0", "11"], ["行政规范性文件", "8", "26", "66"]], [150, 60, 60, 60])
+        c.setFont(FONT, 6)
+        c.drawString(72 + 150 + 3 + 10.5, 740 - 14, "1")  # a footnote mark in small type after 16
+        c.saveState()
+        c.setFillColorRGB(0.85, 0.85, 0.85)
+        c.translate(297, 720)
+        c.rotate(30)
+        c.setFont(FONT, 40)
+        c.drawCentredString(0, 0, "2024 内部资料")
+        c.restoreState()
+
+    lines = pdf_lines(pdf(page), "t.pdf")
+    assert [[cell.text for cell in line.cells] for line in lines] == [
+        ["规章", "16 1", "0", "11"],  # not 161: the mark is kept apart, and the row goes to review
+        ["行政规范性文件", "8", "26", "66"],
+    ]
+
+
+def test_consecutive_tables_on_a_page_top_are_not_joined():
+    header = ["信息内容", "本年处理决定数量"]
+
+    def first(c):
+        draw_grid(c, 200, [header, ["行政许可", "12"]], [150, 150])
+
+    def second(c):
+        c.drawString(72, 790, "第二十条第（六）项")  # a heading at the very top of the page
+        draw_grid(c, 780, [header, ["行政处罚", "3"]], [150, 150])
+
+    lines = pdf_lines(pdf(first, second), "t.pdf")
+    assert [(line.text, line.table) for line in lines] == [
+        ("信息内容 本年处理决定数量", 1), ("行政许可 12", 1), ("第二十条第（六）项", None),
+        ("信息内容 本年处理决定数量", 2), ("行政处罚 3", 2),  # a new table keeps its own header
+    ]
+
+
 def test_white_shading_behind_prose_is_not_a_table():
     def page(c):
         c.setFillColorRGB(1, 1, 1)

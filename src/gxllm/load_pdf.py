@@ -16,6 +16,7 @@ continued on the next page keeps one column numbering, so it reads as one table.
 from __future__ import annotations
 
 import ctypes
+import math
 import re
 from bisect import bisect_left, bisect_right
 from collections import Counter
@@ -30,6 +31,7 @@ from gxllm.layout import NUMBER, is_footer
 
 _TOLERANCE = 2.0  # points: rule ends that miss each other by this much still meet
 _MARGIN = 0.1  # fraction of the page height at top and bottom where running headers live
+_QUARTER = math.pi / 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +121,9 @@ def pdf_lines(data: bytes, name: str) -> tuple[Line, ...]:
         raise NoTextLayerError(
             f"{name}: {what}; OCR it first (ocrmypdf -l chi_sim report.pdf report-ocr.pdf) and run gxllm on the result"
         )
+    _drop_page_furniture(pages)
     _number_tables(pages)
-    return _emit(pages, _running_lines(pages))
+    return _emit(pages)
 
 
 def _open(data: bytes, name: str) -> pdfium.PdfDocument:
@@ -151,6 +154,9 @@ def _glyphs(page: pdfium.PdfPage) -> list[Glyph]:
             text = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, i))
             if not text.strip() or not text.isprintable():
                 continue
+            angle = pdfium_c.FPDFText_GetCharAngle(textpage.raw, i)  # radians, -1 when unknown
+            if angle > 0 and min(angle % _QUARTER, -angle % _QUARTER) > 0.05:
+                continue  # a slanted watermark (内部资料, a year) laid over the tables
             left, bottom, right, top = textpage.get_charbox(i, loose=True)
             tl, tb, tr, tt = textpage.get_charbox(i)
             if right - left > 3 * (tr - tl) + 6 and top - bottom > 3 * (tt - tb) + 6:
@@ -337,6 +343,8 @@ def _grid(ys: list[float], xs: list[float], hs: list[Rule], vs: list[Rule]) -> G
 def _adjacent(a: Glyph, b: Glyph) -> bool:
     """b continues a's word: close behind it on the same baseline (half a character of gap)."""
     size = max(a.size, b.size)
+    if min(a.size, b.size) < 0.75 * size and (a.text[-1].isdigit() or b.text[0].isdigit()):
+        return False  # a footnote mark in smaller type beside a number is not one of its digits
     return -size / 2 <= b.x0 - a.x1 <= size / 2 and abs(b.cy - a.cy) <= size / 4
 
 
@@ -404,8 +412,9 @@ def _signature(line: list[Glyph]) -> str:
     return re.sub(r"\d+", "#", "".join(word.text for word in line))
 
 
-def _running_lines(pages: list[_Page]) -> set[tuple[int, int]]:
-    """(page, line index) of footers and of headers repeated in the page margins on several pages."""
+def _drop_page_furniture(pages: list[_Page]) -> None:
+    """Remove page footers (`- 4 -`, `第 3 页`) and running headers: lines in the page margins
+    that repeat, digits aside, on several pages."""
     seen: Counter[str] = Counter()
     margins: list[tuple[int, int, str]] = []
     for p, page in enumerate(pages):
@@ -414,26 +423,28 @@ def _running_lines(pages: list[_Page]) -> set[tuple[int, int]]:
                 signature = _signature(line)
                 margins.append((p, k, signature))
                 seen[signature] += 1
-    return {(p, k) for p, k, signature in margins if seen[signature] > 1}
+    running = {(p, k) for p, k, signature in margins if seen[signature] > 1}
+    for p, page in enumerate(pages):
+        page.free = [
+            line for k, line in enumerate(page.free)
+            if (p, k) not in running and not is_footer(" ".join(word.text for word in line))
+        ]
 
 
 def _number_tables(pages: list[_Page]) -> None:
     """Give every grid a table ordinal; a grid that continues the previous page's last one keeps it.
 
-    A continuation starts the page's body (nothing but margin lines above it) and has the same
-    outer left and right edges as the grid that ended the previous page.
+    A continuation is the first thing on its page (page furniture is gone by now) and has the
+    same outer left and right edges as the grid that ended the previous page.
     """
     table = 0
     previous: Grid | None = None
     for page in pages:
         for g, grid in enumerate(page.grids):
-            body_above = any(
-                line[0].bottom < grid.ys[0] and page.height * _MARGIN <= line[0].top for line in page.free
-            )
             continues = (
                 g == 0
                 and previous is not None
-                and not body_above
+                and not any(line[0].bottom < grid.ys[0] for line in page.free)
                 and abs(previous.xs[0] - grid.xs[0]) <= _TOLERANCE
                 and abs(previous.xs[-1] - grid.xs[-1]) <= _TOLERANCE
             )
@@ -441,10 +452,8 @@ def _number_tables(pages: list[_Page]) -> None:
                 table += 1
             grid.table = table
             previous = grid
-        if page.free and page.grids and page.free[-1][0].top > page.grids[-1].ys[-1]:
-            last_body = page.free[-1][-1].bottom <= page.height * (1 - _MARGIN)
-            if last_body:
-                previous = None  # text follows the last grid: the table ended on this page
+        if page.grids and any(line[0].top > page.grids[-1].ys[-1] for line in page.free):
+            previous = None  # text follows the last grid: the table ended on this page
 
 
 def _column_positions(pages: list[_Page]) -> dict[int, list[float]]:
@@ -456,14 +465,12 @@ def _column_positions(pages: list[_Page]) -> dict[int, list[float]]:
     return {table: _boundaries([Rule(x, 0, 0) for x in positions]) for table, positions in xs.items()}
 
 
-def _emit(pages: list[_Page], running: set[tuple[int, int]]) -> tuple[Line, ...]:
+def _emit(pages: list[_Page]) -> tuple[Line, ...]:
     columns = _column_positions(pages)
     first_rows: dict[int, list[tuple[str, ...]]] = {}  # each table's rows on its first page
     items: list[tuple[int, float, int, tuple[Cell, ...], int | None]] = []  # page, y, order, cells, table
-    for p, page in enumerate(pages):
-        for k, line in enumerate(page.free):
-            if (p, k) in running or is_footer(" ".join(word.text for word in line)):
-                continue
+    for page in pages:
+        for line in page.free:
             cells = tuple(Cell(word.text, round(word.cx, 1)) for word in line)
             items.append((page.number, line[0].top, 1, cells, None))
         for g, grid in enumerate(page.grids):

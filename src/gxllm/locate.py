@@ -31,6 +31,7 @@ class Token:
     line: int
     first_in_line: bool
     values_in_line: int
+    garbled: bool = False  # text printed among a row's numbers: a cell that is not a number
 
     @property
     def prose(self) -> bool:
@@ -62,8 +63,15 @@ def tokenize(doc: Document) -> list[Token]:
     for line in doc.lines:
         texts = [cell.text.strip() for cell in line.cells]
         kinds = [_classify(text) for text in texts]
-        values = sum(kind == "value" for kind, _, _ in kinds)
+        numbers = [i for i, (_, number, _) in enumerate(kinds) if number is not None]
+        # Labels come before a row's numbers; text between two numbers fills a value cell (a
+        # footnote mark, a unit, a watermark): that cell cannot be read.
+        garbled = {i for i, (kind, _, _) in enumerate(kinds) if kind == "text" and numbers and numbers[0] < i < numbers[-1]}
+        values = sum(kind == "value" for kind, _, _ in kinds) + len(garbled)
         for index, (cell, text, (kind, number, unit)) in enumerate(zip(line.cells, texts, kinds)):
+            if index in garbled:
+                tokens.append(Token("value", text, None, None, cell.pos, line.number, False, values, garbled=True))
+                continue
             shown = text if kind == "value" else squeeze(text)
             tokens.append(Token(kind, shown, number, unit, cell.pos, line.number, index == 0, values))
     return tokens

@@ -40,6 +40,10 @@ _INVISIBLE = re.compile(
 )
 
 
+# A footnote mark printed after a number (16①, 16¹): NFKC would make it a digit (161).
+_FOOTNOTE_MARK = re.compile(r"(?<=\d)[\u2460-\u2473\u2474-\u2487\u2488-\u249b\u00b9\u00b2\u00b3\u2070-\u2079]+")
+
+
 @lru_cache(maxsize=1)
 def _t2s():
     from opencc import OpenCC  # loads its dictionaries: only for documents that need it
@@ -78,7 +82,7 @@ def needs_simplification(text: str) -> bool:
 
 def normalize_text(text: str, *, simplify: bool = False) -> str:
     """NFKC, radicals, invisible characters, pinyin junk and (if asked) 繁→简, in that order."""
-    text = _INVISIBLE.sub("", text)
+    text = _FOOTNOTE_MARK.sub(" 注", _INVISIBLE.sub("", text))
     text = unicodedata.normalize("NFKC", text).translate(_RADICAL_LOOKALIKES).translate(_PUNCTUATION)
     if "(" in text:
         text = _PINYIN.sub("", text)

@@ -70,7 +70,13 @@ def _groups(tokens: list[Token], start: int, end: int) -> list[tuple[int, list[T
 
 
 def _blank_only(group: list[Token]) -> bool:
-    return all(t.value is None for t in group)
+    return all(t.value is None and not t.garbled for t in group)
+
+
+def _garbled(group: list[Token]) -> str | None:
+    """Why a group cannot be read cell by cell: text printed among its numbers."""
+    texts = [t.text for t in group if t.garbled]
+    return f"{'、'.join(f'「{t}」' for t in texts)} among the numbers is not a number" if texts else None
 
 
 def _trimmed(group: list[Token], width: int) -> list[Token]:
@@ -171,7 +177,11 @@ def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region)
             )
             result.findings.append(Finding("unreadable", paths, f"row 「{row.label}」: {detail}"))
             continue
-        placed = _align(group, len(columns), full_rows if not row.columns else [])
+        garbled = _garbled(group)
+        placed = None if garbled else _align(group, len(columns), full_rows if not row.columns else [])
+        if garbled:
+            result.findings.append(Finding("unreadable", paths, f"row 「{row.label}」: {garbled}"))
+            continue
         if placed is None:
             result.findings.append(
                 Finding(
@@ -227,7 +237,9 @@ def parse_reviews(tokens: list[Token], region: Region) -> TableResult:
     groups = [g for _, g in _groups(tokens, region.start, region.end) if not _blank_only(g)]
     width = len(paths)
     values: list[Token | None] | None = None
-    if len(groups) == 1:
+    if any(_garbled(g) for g in groups):
+        pass
+    elif len(groups) == 1:
         values = _align(groups[0], width, [])
     elif sum(len(g) for g in groups) == width:
         values = [t for g in groups for t in g]
