@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from .document import Cell, Document
+from .document import Cell, Document, Line
 
 _FOOTER = re.compile(r"^\s*(?:[-—]\s*\d{1,3}\s*[-—]|第\s*\d{1,3}\s*页(?:\s*[,/]?\s*共\s*\d{1,3}\s*页)?|\d{1,3}\s*/\s*\d{1,3})\s*$")
 _MARKDOWN_RULE = re.compile(r"^:?-{2,}:?$")
@@ -81,7 +81,7 @@ def split_cells(doc: Document) -> Document:
     Cells of an HTML grid (they carry their grid column) are cells already.
     """
     lines = tuple(
-        replace(line, cells=split_line(line.cells[0].text))
+        Line(split_line(line.cells[0].text), line.number, line.page, line.table)
         if len(line.cells) == 1 and line.cells[0].pos is None
         else line
         for line in doc.lines

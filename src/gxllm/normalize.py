@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import replace
 from functools import lru_cache
 
-from .document import Document
+from .document import Cell, Document, Line
 
 # Radicals outside the Kangxi block that NFKC leaves alone but PDF→Word tools emit.
 _RADICAL_LOOKALIKES = str.maketrans(
@@ -82,7 +82,9 @@ def needs_simplification(text: str) -> bool:
 
 def normalize_text(text: str, *, simplify: bool = False) -> str:
     """NFKC, radicals, invisible characters, pinyin junk and (if asked) 繁→简, in that order."""
-    text = _FOOTNOTE_MARK.sub(" 注", _INVISIBLE.sub("", text))
+    text = _INVISIBLE.sub("", text)
+    if not text.isascii():
+        text = _FOOTNOTE_MARK.sub(" 注", text)
     text = unicodedata.normalize("NFKC", text).translate(_RADICAL_LOOKALIKES).translate(_PUNCTUATION)
     if "(" in text:
         text = _PINYIN.sub("", text)
@@ -95,7 +97,7 @@ def normalize_document(doc: Document) -> Document:
     """Normalise every cell; decide 繁→简 once for the whole document."""
     simplify = needs_simplification("".join(cell.text for line in doc.lines for cell in line.cells))
     lines = tuple(
-        replace(line, cells=tuple(replace(c, text=normalize_text(c.text, simplify=simplify)) for c in line.cells))
+        Line(tuple(Cell(normalize_text(c.text, simplify=simplify), c.pos) for c in line.cells), line.number, line.page, line.table)
         for line in doc.lines
     )
     return replace(doc, lines=lines)
