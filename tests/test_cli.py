@@ -112,11 +112,19 @@ def test_every_command_has_help_with_an_example():
         assert f"gxllm {name}" in sub.format_help(), name
 
 
-def test_llm_modes_beyond_never_are_refused(capsys):
+def test_llm_needed_but_not_configured_is_review_not_a_crash(capsys):
+    code, out, err = run(capsys, "extract", OK, "--llm", "always")
+    result = json.loads(out)
+    assert (code, err, result["status"]) == (1, "", "review")
+    assert [f["message"] for f in result["findings"] if f["kind"] == "llm_not_configured"] == [
+        f"{number}: --llm always reads it with the LLM too, but no LLM is configured; "
+        "set OPENAI_API_KEY (and OPENAI_BASE_URL), or use --llm-endpoint local"
+        for number in ("表二", "表三", "表四")
+    ]
     with pytest.raises(SystemExit) as exit_info:
-        main(["extract", str(OK), "--llm", "always"])
+        main(["extract", str(OK), "--llm", "sometimes"])
     assert exit_info.value.code == 2
-    assert "invalid choice: 'always'" in capsys.readouterr().err
+    assert "invalid choice: 'sometimes'" in capsys.readouterr().err
 
 
 def test_version_and_console_script_start_without_llm_packages():

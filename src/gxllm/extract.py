@@ -8,6 +8,9 @@ plus `status`, `findings` and where the values came from.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import __version__
 from . import template as T
@@ -18,8 +21,13 @@ from .load import load
 from .locate import Token, locate, tokenize
 from .metadata import find_agency, find_year
 from .normalize import normalize_document, squeeze
-from .parse import TableResult, active_disclosure_variant, applications_layout, parse_reviews, parse_table
+from .llm_request import region_text
+from .parse import TableResult, Value, active_disclosure_variant, applications_layout, parse_reviews, parse_table
+from .reconcile import reconcile
 from .validate import validate
+
+if TYPE_CHECKING:
+    from .llm_client import LLMAnswer
 
 SCHEMA_VERSION = 1
 UNREAD = ("missing", "unreadable")  # finding kinds whose cells hold no reading at all
@@ -77,7 +85,30 @@ def _parse_all(tokens: list[Token], text: str, year: int | None) -> tuple[dict[s
     return results, line_ranges, template
 
 
-def extract_document(doc: Document) -> dict:
+# A callable that reads one table with an LLM: (shape, table text) -> LLMAnswer. Injected so
+# that this module stays free of I/O; `llm_client.TableReader.read` is the real one.
+Reader = Callable[[T.Shape, str], "LLMAnswer"]
+LLM_FINDINGS = ("unreadable", "missing", "unassigned", "identity")  # what makes `auto` ask the LLM
+
+
+@dataclass
+class _Table:
+    """One table through both paths: the rule result, then what the LLM changed."""
+
+    result: TableResult
+    values: dict[str, dict[str, Value]]
+    findings: list[Finding]
+    sources: dict[str, str] = field(default_factory=dict)  # "row.column" -> rules | llm | both | disagreement
+    method: str = "rules"
+
+
+def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None = None) -> dict:
+    """The canonical result of a loaded document.
+
+    `llm`: "never" reads with the rules only; "auto" asks `reader` for the tables the rules could
+    not fill or whose identities fail; "always" asks it for every table found and compares every
+    cell. Without a reader, "auto" notes each table that needed the LLM (status review).
+    """
     doc = split_cells(normalize_document(doc))
     lines = [squeeze(line.text) for line in doc.lines]
     text = "\n".join(lines)
@@ -86,19 +117,30 @@ def extract_document(doc: Document) -> dict:
     results, line_ranges, template = _parse_all(tokens, text, year)
 
     findings: list[Finding] = []
+    calls: list[LLMAnswer] = []
     out: dict = {
         "schema_version": SCHEMA_VERSION,
         "report": {"agency": find_agency(lines), "year": year, "template": template},
     }
+    tables: dict[str, _Table] = {}
     for key, result in results.items():
-        values = {row: dict(columns) for row, columns in result.values.items()}
+        table = _Table(result, {row: dict(columns) for row, columns in result.values.items()}, list(result.findings))
+        if result.found:
+            unread = {c for f in result.findings if f.kind in UNREAD for c in f.cells}
+            table.findings += validate(key, result.shape, result.values, unread)
+            needed = llm == "always" or (llm == "auto" and any(f.kind in LLM_FINDINGS for f in table.findings))
+            if needed and reader is None:
+                table.findings.append(_not_configured(key, llm, table.findings))
+            elif needed:
+                answer = reader(result.shape, region_text(_region_lines(doc, line_ranges[key])))
+                calls.append(answer)
+                _apply(table, answer, unread)
+        tables[key] = table
+        values = table.values
         for row, extra in result.extras.items():
             values[row].update(extra)
         out[key] = values
-        findings += result.findings
-        if result.found:
-            unread = {c for f in result.findings if f.kind in UNREAD for c in f.cells}
-            findings += validate(key, result.shape, result.values, unread)
+        findings += table.findings
 
     found = [k for k, r in results.items() if r.found]
     if not found:
@@ -112,7 +154,14 @@ def extract_document(doc: Document) -> dict:
     out["findings"] = [f.to_dict() for f in findings]
     out["table_shapes"] = {k: results[k].shape.variant for k in found if k != "reviews_and_lawsuits"}
     out["tables_absent"] = [k for k in results if k not in found]
-    out["provenance"] = {k: _provenance(results[k], line_ranges[k], doc) for k in found}
+    out["provenance"] = {k: _provenance(tables[k], line_ranges[k], doc) for k in found}
+    if calls:
+        out["llm"] = {
+            "calls": [answer.record() for answer in calls],
+            "input_tokens": sum(a.input_tokens for a in calls),
+            "output_tokens": sum(a.output_tokens for a in calls),
+            "cost": round(sum(a.cost for a in calls), 6),
+        }
     out["source"] = {
         "name": doc.source.name,
         "format": doc.source.format,
@@ -124,17 +173,63 @@ def extract_document(doc: Document) -> dict:
     return out
 
 
-def _provenance(result: TableResult, lines: str, doc: Document) -> dict:
+def _region_lines(doc: Document, lines: str) -> list:
+    first, last = (int(n) for n in lines.split("-"))
+    return [line for line in doc.lines if first <= line.number <= last]
+
+
+def _not_configured(key: str, llm: str, findings: list[Finding]) -> Finding:
+    kinds = sorted({f.kind for f in findings if f.kind in LLM_FINDINGS})
+    why = "--llm always reads it with the LLM too" if llm == "always" else f"the rules left {', '.join(kinds)} findings"
+    return Finding(
+        "llm_not_configured",
+        [],
+        f"{T.TABLE_BY_KEY[key].number}: {why}, but no LLM is configured; "
+        "set OPENAI_API_KEY (and OPENAI_BASE_URL), or use --llm-endpoint local",
+    )
+
+
+def _apply(table: _Table, answer: LLMAnswer, unread: set[str]) -> None:
+    """Fold one LLM answer into a table: reconcile cell by cell, then re-check every identity."""
+    shape = table.result.shape
+    if answer.values is None:
+        table.findings.append(
+            Finding(
+                "llm_failed",
+                [],
+                f"{T.TABLE_BY_KEY[shape.table].number}: the LLM could not read it ({answer.error}); the rule values are kept",
+                details={k: v for k, v in answer.record().items() if k in ("attempts", "input_tokens", "output_tokens", "last_reply")},
+            )
+        )
+        return
+    merged = reconcile(shape, table.result.values, unread, answer.values)
+    table.values = merged.values
+    table.sources = merged.sources
+    table.method = "llm" if set(merged.sources.values()) == {"llm"} else "rules+llm"
+    # Rows the rules could not read are now read: their findings stay, as information; the
+    # identities are checked again on the merged values.
+    kept = [
+        Finding("read_by_llm", f.cells, f"{f.message}; read by the LLM") if f.kind in UNREAD else f
+        for f in table.findings
+        if f.kind != "identity"
+    ]
+    table.findings = kept + merged.findings + validate(shape.table, shape, merged.values)
+
+
+def _provenance(table: _Table, lines: str, doc: Document) -> dict:
     """Where a table's values were read: its line range and, per cell, the source line and the
-    page (PDF) or table ordinal (HTML, DOCX, PDF) so a reviewer can find the printed number."""
+    page (PDF) or table ordinal (HTML, DOCX, PDF) so a reviewer can find the printed number,
+    and which path read it (rules, llm, both, disagreement) when the LLM was asked."""
     by_number = {line.number: line for line in doc.lines}
-    cells = {}
-    for path, number in result.lines.items():
+    cells: dict[str, dict] = {}
+    for path, number in table.result.lines.items():
         line = by_number[number]
         place = {"line": number, "page": line.page, "table": line.table}
         cells[path.split(".", 1)[1]] = {k: v for k, v in place.items() if v is not None}
+    for cell, source in table.sources.items():
+        cells.setdefault(cell, {})["source"] = source
     pages = sorted({place["page"] for place in cells.values() if "page" in place})
-    out = {"method": "rules", "lines": lines}
+    out = {"method": table.method, "lines": lines}
     if pages:
         out["pages"] = f"{pages[0]}-{pages[-1]}" if len(pages) > 1 else str(pages[0])
     out["cells"] = cells
@@ -154,6 +249,8 @@ def unreadable_input(name: str, message: str, kind: str = "unreadable_input") ->
     }
 
 
-def extract_bytes(data: bytes, name: str, *, encoding: str | None = None) -> dict:
+def extract_bytes(
+    data: bytes, name: str, *, encoding: str | None = None, llm: str = "never", reader: Reader | None = None
+) -> dict:
     """Extract one report from its bytes. Raises `InputError` for input that is not a report."""
-    return extract_document(load(data, name, encoding))
+    return extract_document(load(data, name, encoding), llm=llm, reader=reader)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Kinds that never make a report need review on their own.
-INFORMATIONAL = frozenset({"blank", "absent_optional"})
+INFORMATIONAL = frozenset({"blank", "absent_optional", "read_by_llm"})
 
 
 @dataclass
@@ -17,6 +17,9 @@ class Finding:
     reported: int | float | None = None  # identity: the printed total side
     computed: int | float | None = None  # identity: the sum of the parts
     blank_as_zero: list[str] = field(default_factory=list)
+    # Kind-specific facts, written beside the message (disagreement: both values and the
+    # identities each satisfies; llm_failed: attempts, tokens, the last reply).
+    details: dict = field(default_factory=dict)
 
     @property
     def needs_review(self) -> bool:
@@ -28,4 +31,5 @@ class Finding:
             out.update(identity=self.identity, reported=self.reported, computed=self.computed)
         if self.blank_as_zero:
             out["blank_as_zero"] = self.blank_as_zero
+        out.update(self.details)
         return out

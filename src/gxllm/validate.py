@@ -73,6 +73,25 @@ def check_sums(table: str, shape: T.Shape, values: Values, unread: Set[str] = fr
     return findings
 
 
+def holding_identities(shape: T.Shape, values: Values, path: str, unread: Set[str] = frozenset()) -> list[str]:
+    """The identities over `path` (a "table.row.column" cell) that hold with these values, as
+    `T3-row 自然人`-style names; instances over an unread cell prove nothing and are left out."""
+    table = shape.table
+    held = []
+    for identity in T.SUM_IDENTITIES:
+        if identity.table != table:
+            continue
+        for where, lhs, rhs in _instances(identity, shape):
+            cells = [f"{table}.{r}.{c}" for r, c in lhs + rhs]
+            if path not in cells or any(c in unread and c != path for c in cells):
+                continue
+            left = sum(values[r][c] or 0 for r, c in lhs)
+            right = sum(values[r][c] or 0 for r, c in rhs)
+            if _equal(left, right):
+                held.append(f"{identity.id} {where}")
+    return held
+
+
 def check_counts(table: str, shape: T.Shape, values: Values) -> list[Finding]:
     findings = []
     for row, column in shape.cell_paths():
