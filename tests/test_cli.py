@@ -136,3 +136,15 @@ def test_version_and_console_script_start_without_llm_packages():
     assert out.strip() == "[]"
     version = subprocess.run([sys.executable, "-m", "gxllm.cli", "--version"], capture_output=True, text=True)
     assert version.stdout.startswith("gxllm ")
+
+
+def test_local_model_status_and_a_failed_install(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("GXLLM_MODELS_DIR", str(tmp_path / "models"))
+    code, out, err = run(capsys, "local-model", "status")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == f"models folder: {tmp_path / 'models'}"
+    assert lines[2].startswith("qwen2.5-coder-1.5b (default): not installed; Qwen2.5 Coder 1.5B Instruct")
+    code, out, err = run(capsys, "local-model", "install", "--model", "gpt-9")
+    assert (code, out) == (2, "")
+    assert err == "error: unknown local model 'gpt-9'; choose one of: qwen2.5-coder-1.5b, qwen2.5-coder-0.5b\n"
