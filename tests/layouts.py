@@ -239,23 +239,27 @@ def t4_grid(report: dict) -> Grid:
 GRIDS = {"active_disclosure": t2_grid, "applications": t3_grid, "reviews_and_lawsuits": t4_grid}
 
 
+def placed(grid: Grid) -> list[tuple[int, int, G]]:
+    """(row, column, cell) of every printed cell: a cell skips the columns rows above span into."""
+    taken: set[tuple[int, int]] = set()
+    out = []
+    for y, row in enumerate(grid[1]):
+        x = 0
+        for cell in row:
+            while (y, x) in taken:
+                x += 1
+            out.append((y, x, cell))
+            taken.update((y + dy, x + dx) for dy in range(cell.rowspan) for dx in range(cell.colspan))
+            x += cell.colspan
+    return out
+
+
 def expand(grid: Grid) -> list[list[str]]:
     """The grid as a full matrix; cells covered by a span are ''."""
     width, rows = grid
-    taken: dict[tuple[int, int], bool] = {}
-    out: list[list[str]] = []
-    for y, row in enumerate(rows):
-        line = [""] * width
-        x = 0
-        for cell in row:
-            while taken.get((y, x)):
-                x += 1
-            line[x] = cell.text
-            for dy in range(cell.rowspan):
-                for dx in range(cell.colspan):
-                    taken[(y + dy, x + dx)] = True
-            x += cell.colspan
-        out.append(line)
+    out = [[""] * width for _ in rows]
+    for y, x, cell in placed(grid):
+        out[y][x] = cell.text
     return out
 
 

@@ -13,7 +13,7 @@ import io
 from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
-from layouts import GRIDS, G, Grid, _parts, fw
+from layouts import GRIDS, Grid, _parts, fw, placed
 
 
 def _runs(paragraph, text: str, *, split: bool = False, bold: bool = False) -> None:
@@ -26,27 +26,12 @@ def _runs(paragraph, text: str, *, split: bool = False, bold: bool = False) -> N
         run._element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), "仿宋_GB2312")
 
 
-def _placed(grid: Grid) -> list[tuple[int, int, G]]:
-    """(row, column, cell) of every grid cell, HTML-style: a cell skips columns taken by spans."""
-    taken: set[tuple[int, int]] = set()
-    out = []
-    for y, row in enumerate(grid[1]):
-        x = 0
-        for cell in row:
-            while (y, x) in taken:
-                x += 1
-            out.append((y, x, cell))
-            taken.update((y + dy, x + dx) for dy in range(cell.rowspan) for dx in range(cell.colspan))
-            x += cell.colspan
-    return out
-
-
 def _table(doc, grid: Grid, merged: bool) -> None:
     width, rows = grid
     table = doc.add_table(rows=len(rows), cols=width)
     table.style = "Table Grid"
     cells = [row.cells for row in table.rows]  # before merging (table.cell() is slow)
-    for y, x, g in _placed(grid):
+    for y, x, g in placed(grid):
         cell = cells[y][x]
         if merged and (g.rowspan > 1 or g.colspan > 1):
             cell = cell.merge(cells[y + g.rowspan - 1][x + g.colspan - 1])

@@ -33,7 +33,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-from layouts import GRIDS, G, _parts, fw, sample_report
+from layouts import GRIDS, G, _parts, fw, placed, sample_report
 
 FONT = "STSong-Light"
 if FONT not in pdfmetrics.getRegisteredFontNames():
@@ -178,21 +178,6 @@ def _column_widths(key: str, width: int, cf: float, vertical_block: bool) -> lis
     return [TEXT_W / width] * width
 
 
-def _place(width: int, rows: list[list[G]]) -> list[tuple[int, int, G]]:
-    """(row, column, cell) for every printed cell, as ``layouts.expand`` walks the grid."""
-    taken: set[tuple[int, int]] = set()
-    out = []
-    for y, row in enumerate(rows):
-        x = 0
-        for cell in row:
-            while (y, x) in taken:
-                x += 1
-            out.append((y, x, cell))
-            taken.update((y + dy, x + dx) for dy in range(cell.rowspan) for dx in range(cell.colspan))
-            x += cell.colspan
-    return out
-
-
 def _layout_table(key: str, report: dict, *, font_size: float, vertical_block: bool,
                   wrap_labels: bool) -> tuple[list[_Cell], list[float], list[bool]]:
     width, rows = GRIDS[key](report)
@@ -204,7 +189,7 @@ def _layout_table(key: str, report: dict, *, font_size: float, vertical_block: b
     nlabel = LABEL_COLUMNS[key]
     data_row = [any(c.value for c in row) for row in rows]
     cells: list[_Cell] = []
-    for r, c, g in _place(width, rows):
+    for r, c, g in placed((width, rows)):
         x0, x1 = edges[c], edges[c + g.colspan]
         inner = x1 - x0 - 2 * HPAD
         text = fw(g.text)
