@@ -96,10 +96,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     settings = load_settings(_llm_flags(args))
     if args.encoding:
-        try:
-            codecs.lookup(args.encoding)
-        except LookupError:
-            raise GxllmError(f"unknown encoding {args.encoding!r}; try gbk, gb18030, big5 or utf-8") from None
+        _check_encoding(args.encoding)
     paths = _inputs(args.files)
     output = _Output(args.output, args.format)
     with ExitStack() as stack:
@@ -144,6 +141,103 @@ def _extract_all(paths: list[str], args: argparse.Namespace, output: "_Output", 
 def _llm_flags(args: argparse.Namespace) -> dict[str, object]:
     names = ("llm", "model", "llm_mode", "endpoint", "price_in", "price_out", "cache_dir")
     return {name: getattr(args, name, None) for name in names}
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Extract many reports into one dataset: resumable, within a hard LLM budget.
+
+    INPUT is a file, a folder (searched recursively), a glob, an http(s) URL, or a list file
+    (.txt/.lst) of paths and URLs. URLs are fetched once into OUT/downloads. Rerunning the same
+    command resumes: reports already in OUT/gxllm.sqlite (same content, same gxllm version)
+    are not redone, and no LLM answer is paid twice. The budget counts everything this run
+    folder has spent; a call that could cross it is not made, and its report keeps the rule
+    result with a `budget` finding.
+
+    Writes to OUT: results.jsonl, cells.csv (one row per cell), summary.json, gxllm.sqlite.
+
+    Examples:
+      gxllm batch reports/ --out run1/ --max-cost 3.00 --concurrency 4
+      gxllm batch urls.txt --out run1/
+      gxllm batch 'attachments/**/*.pdf' --out run1/ --llm never --workers 2
+      gxllm batch reports/ --out run1/ --dry-run      # counts and worst-case cost, spends nothing
+
+    Exit status: 0 every report ok, 1 some need review, 2 some could not be read.
+    """
+    from pathlib import Path
+
+    from .batch import BatchOptions, Progress, apply_cross_year, open_journal, prepare, run, summarise, write_outputs
+    from .settings import load_settings
+
+    settings = load_settings(_llm_flags(args))
+    if args.encoding:
+        _check_encoding(args.encoding)
+    options = BatchOptions(Path(args.out), settings.llm, args.workers, args.concurrency, args.max_cost,
+                           args.max_tokens, args.encoding, not args.no_cache)  # fmt: skip
+    if args.dry_run:
+        from .batch import dry_run
+
+        print(json.dumps(dry_run(args.inputs, options, settings), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    journal = open_journal(options.out)
+    try:
+        work = prepare(args.inputs, options.out, journal, fetch_urls=True)
+        with ExitStack() as stack:
+            reader = None
+            if settings.llm != "never" and settings.configured:
+                if options.max_cost is not None and settings.prices[:2] == (0.0, 0.0) and settings.endpoint != "local":
+                    raise GxllmError(
+                        f"--max-cost needs the price of {settings.effective_model}, which is not in the price table; "
+                        "give --price-in and --price-out (per 1M tokens)"
+                    )
+                from .budget import Budget, BudgetedReader
+                from .llm_client import open_reader
+
+                cost, tokens = journal.spent()
+                budget = Budget(options.max_cost, options.max_tokens, spent_cost=cost, spent_tokens=tokens)
+                table_reader = stack.enter_context(open_reader(settings, use_cache=options.use_cache))
+                reader = BudgetedReader(table_reader, budget, on_call=lambda a: journal.add_spend(a.cost, a.input_tokens + a.output_tokens))
+            from tqdm import tqdm
+
+            tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
+            bar = stack.enter_context(tqdm(total=len(work), disable=args.quiet, unit="report", file=sys.stderr))
+
+            def show(p: Progress) -> None:
+                bar.update(1)
+                bar.set_postfix(review=p.review, failed=p.failed, llm=p.llm_calls, cost=f"{p.cost:.4f}", refresh=False)
+
+            counts = run(work, options, journal, reader, Progress(update=show))
+        results = journal.results()
+        mismatches = apply_cross_year(journal, results)
+        summary = summarise(results, counts, options, settings.prices[2], mismatches)
+        write_outputs(options.out, journal, summary)
+    finally:
+        journal.close()
+    if not args.quiet:
+        _print_summary(summary, options.out)
+    statuses = summary["status"]
+    return EXIT_FAILED if statuses.get("failed") else EXIT_REVIEW if statuses.get("review") else EXIT_OK
+
+
+def _print_summary(summary: dict, out) -> None:
+    lines = [
+        f"reports      {summary['reports']} ({summary['processed_this_run']} this run, {summary['already_done']} already done)",
+        "status       " + ", ".join(f"{k} {v}" for k, v in summary["status"].items()),
+        f"LLM          {summary['llm_calls']} calls, {summary['llm_cached']} cached, "
+        f"{summary['input_tokens']}+{summary['output_tokens']} tokens, {summary['cost']:.4f} {summary['currency']}",
+        f"cross-year   {summary['cross_year_mismatches']} mismatch(es)",
+        f"time         {summary['seconds']:.1f} s" + (f", {summary['reports_per_second']} reports/s" if summary["reports_per_second"] else ""),
+        f"written      {out}/results.jsonl, cells.csv, summary.json, gxllm.sqlite",
+    ]
+    if summary["left_without_llm_for_budget"]:
+        lines.insert(3, f"budget       {len(summary['left_without_llm_for_budget'])} report(s) left without the LLM")
+    print("\n".join(lines), file=sys.stderr)
+
+
+def _check_encoding(name: str) -> None:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise GxllmError(f"unknown encoding {name!r}; try gbk, gb18030, big5 or utf-8") from None
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -253,6 +347,18 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--encoding", metavar="NAME", help="decode inputs with this encoding (gbk, big5, utf-8…)")
     _llm_options(extract)
     extract.add_argument("--no-cache", action="store_true", help="ask the LLM again even for cached answers")
+    batch = command("batch", cmd_batch)
+    batch.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, globs, URLs or list files")
+    batch.add_argument("--out", required=True, metavar="DIR", help="the run folder (created; reused to resume)")
+    batch.add_argument("--max-cost", type=float, metavar="AMOUNT", help="never spend more than this on LLM calls")
+    batch.add_argument("--max-tokens", type=int, metavar="N", help="never use more LLM tokens than this")
+    batch.add_argument("--concurrency", type=int, default=4, metavar="N", help="LLM calls at once (default 4)")
+    batch.add_argument("--workers", type=int, metavar="N", help="processes for the rule path (default: cores)")
+    batch.add_argument("--dry-run", action="store_true", help="count, estimate tokens and cost; spend nothing")
+    batch.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    batch.add_argument("--encoding", metavar="NAME", help="decode text inputs with this encoding")
+    batch.add_argument("--no-cache", action="store_true", help="ask the LLM again even for cached answers")
+    _llm_options(batch)
     config = command("config", cmd_config)
     _llm_options(config)
     local = command("local-model", cmd_local_model)

@@ -192,6 +192,10 @@ def _not_configured(key: str, llm: str, findings: list[Finding]) -> Finding:
 def _apply(table: _Table, answer: LLMAnswer, unread: set[str]) -> None:
     """Fold one LLM answer into a table: reconcile cell by cell, then re-check every identity."""
     shape = table.result.shape
+    if answer.budget:  # not asked (budget.BudgetedReader)
+        why = (answer.error or "").removeprefix("not asked: ")
+        table.findings.append(Finding("budget", [], f"{T.TABLE_BY_KEY[shape.table].number}: not read by the LLM: {why}; the rule values are kept"))
+        return
     if answer.values is None:
         table.findings.append(
             Finding(

@@ -17,10 +17,12 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from . import template as T
@@ -44,11 +46,86 @@ class LLMAnswer:
     cached: bool = False
     error: str | None = None
     last_reply: str | None = None
+    budget: bool = False  # not asked: the budget would be exceeded (budget.BudgetedReader)
 
     def record(self) -> dict:
         """What the result shows of this call (values are in the tables themselves)."""
-        out = {k: v for k, v in asdict(self).items() if k != "values"}
+        out = {k: v for k, v in asdict(self).items() if k != "values" and not (k == "budget" and not v)}
         return {k: v for k, v in out.items() if v is not None}
+
+
+# A request is bounded before it is sent: its input tokens by the UTF-8 bytes of its JSON body
+# (a token is never shorter than one byte) plus what a provider wraps around the text (chat
+# template, tool preamble), its output tokens by max_output_tokens.
+ENVELOPE_BYTES = 200
+
+
+class RequestStopped(Exception):
+    """Raised before sending a request that could take a read past its limit."""
+
+
+class RequestMeter:
+    """Every HTTP request of one read, seen on the wire (validation retries and transport retries
+    included): the usage the replies report and, with a limit (input, output tokens), a check
+    before each request that the read stays within it.
+
+    Each request is charged its bound when sent. An HTTP error reply (4xx/5xx) is not billed and
+    gives its bound back, so does a connection that was never made; a request that got no reply
+    (a timeout, a dropped connection) may have been billed and keeps it (`unanswered_*`).
+    """
+
+    def __init__(self, limit: tuple[int, int] | None = None):
+        self.limit = limit
+        self.input_tokens = self.output_tokens = 0  # as the replies report them
+        self.bound_input = self.bound_output = 0  # the bounds of the requests that may be billed
+        self.unanswered_input = self.unanswered_output = 0  # of those, the ones that got no reply
+        self.requests = 0
+        self.stopped: str | None = None
+        self._pending: tuple[int, int] | None = None  # the request in flight
+
+    def before(self, body_bytes: int, max_output: int) -> None:
+        self.finish()
+        bound = (body_bytes + ENVELOPE_BYTES, max_output)
+        if self.limit is not None and (
+            self.bound_input + bound[0] > self.limit[0] or self.bound_output + bound[1] > self.limit[1]
+        ):
+            self.stopped = (
+                f"stopped before request {self.requests + 1}: it could take this table past the "
+                f"{self.limit[0]} input + {self.limit[1]} output tokens reserved for it"
+            )
+            raise RequestStopped(self.stopped)
+        self.bound_input += bound[0]
+        self.bound_output += bound[1]
+        self.requests += 1
+        self._pending = bound
+
+    def replied(self, status: int, body: bytes | None) -> None:
+        bound, self._pending = self._pending, None
+        if status >= 400:
+            self._give_back(bound)
+            return
+        try:
+            usage = json.loads(body or b"null").get("usage") or {}
+            self.input_tokens += int(usage.get("prompt_tokens") or 0)
+            self.output_tokens += int(usage.get("completion_tokens") or 0)
+        except (ValueError, TypeError, AttributeError):
+            pass
+
+    def not_sent(self) -> None:
+        """The request in flight never reached the server (the connection was not made)."""
+        bound, self._pending = self._pending, None
+        self._give_back(bound)
+
+    def finish(self) -> None:
+        if self._pending is not None:
+            self.unanswered_input += self._pending[0]
+            self.unanswered_output += self._pending[1]
+            self._pending = None
+
+    def _give_back(self, bound: tuple[int, int] | None) -> None:
+        if bound is not None:
+            self.bound_input -= bound[0]
+            self.bound_output -= bound[1]
 
 
 class ResponseCache:
@@ -122,6 +199,7 @@ class TableReader:
         self.cache = cache
         self._base_url = base_url
         self._instructor = None
+        self._local = threading.local()  # the RequestMeter of the read running in this thread
 
     @property
     def client(self):
@@ -135,24 +213,87 @@ class TableReader:
                 api_key=self.settings.api_key or "not-needed",  # local servers take any key
                 timeout=self.settings.effective_timeout,
                 max_retries=0,  # tenacity does the retrying, with a bounded total time
+                http_client=openai.DefaultHttpxClient(
+                    event_hooks={"request": [self._on_request], "response": [self._on_response]}
+                ),
             )
             self._instructor = instructor.from_openai(client, mode=instructor.Mode[self.mode.upper()])
         return self._instructor
 
-    def read(self, shape: T.Shape, text: str) -> LLMAnswer:
+    def __call__(self, shape: T.Shape, text: str) -> LLMAnswer:
+        return self.read(shape, text)
+
+    def _on_request(self, request) -> None:
+        meter = getattr(self._local, "meter", None)
+        if meter is not None:
+            meter.before(len(request.content), self.settings.max_output_tokens)
+
+    def _on_response(self, response) -> None:
+        meter = getattr(self._local, "meter", None)
+        if meter is not None:
+            meter.replied(response.status_code, None if response.status_code >= 400 else response.read())
+
+    def cached(self, shape: T.Shape, text: str) -> bool:
+        return self.cache is not None and self.cache.get(cache_key(shape, text, self.model, self.mode)) is not None
+
+    def worst_case(self, shape: T.Shape, text: str) -> tuple[int, int]:
+        """An upper bound of the (input, output) tokens one `read` can be billed, before asking;
+        (0, 0) when the cache holds the answer.
+
+        Every attempt is bounded as RequestMeter bounds it (body bytes + ENVELOPE_BYTES input,
+        max_output_tokens output). A validation retry re-sends the conversation grown by each
+        failed reply (bounded by max_output_tokens bytes) and the validation error shown back
+        (`_reask_allowance`); so attempt k (0-based) sends at most first + k × growth. A read
+        given a RequestMeter with this limit sends nothing beyond it (a reply or an error text
+        larger than allowed ends the read instead of its retry).
+        """
+        if self.cached(shape, text):
+            return (0, 0)
+        retries = max(0, self.settings.validation_retries)
+        first = self._request_bytes(shape, text) + ENVELOPE_BYTES
+        growth = self.settings.max_output_tokens + _reask_allowance(shape)
+        input_bound = (1 + retries) * first + growth * retries * (retries + 1) // 2
+        return input_bound, (1 + retries) * self.settings.max_output_tokens
+
+    def _request_bytes(self, shape: T.Shape, text: str) -> int:
+        """The UTF-8 bytes of the first request's JSON body, built as instructor builds it."""
+        kwargs = {"model": self.model, "messages": messages(shape, text),
+                  "max_tokens": self.settings.max_output_tokens, "temperature": 0}  # fmt: skip
+        try:
+            import instructor
+            from instructor.v2.core.providers import Provider
+            from instructor.v2.core.registry import mode_registry
+            from instructor.v2.core.response_model import prepare_response_model
+
+            handlers = mode_registry.get_handlers(Provider.OPENAI, instructor.Mode[self.mode.upper()])
+            _, body = handlers.request_handler(response_model=prepare_response_model(response_model(shape)), kwargs=kwargs)
+        except Exception:  # another instructor: the schema both as a tool and as indented prose
+            schema = response_model(shape).model_json_schema()
+            prose = json.dumps(schema, indent=2, ensure_ascii=False) + " " * 1024
+            body = dict(kwargs, tools=[{"type": "function", "function": {"parameters": schema}}], prose=prose)
+        return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+    def read(self, shape: T.Shape, text: str, *, meter: RequestMeter | None = None) -> LLMAnswer:
+        """`meter` (optional) counts, and with a limit bounds, this read's requests."""
         key = cache_key(shape, text, self.model, self.mode)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
                 return LLMAnswer(shape.table, self.model, self.mode, values=hit["values"], cached=True,
                                  attempts=0, input_tokens=0, output_tokens=0)  # fmt: skip
-        answer = self._request(shape, text)
+        meter = meter or RequestMeter()
+        self._local.meter = meter
+        try:
+            answer = self._request(shape, text, meter)
+        finally:
+            self._local.meter = None
+            meter.finish()
         if answer.values is not None and self.cache is not None:
             self.cache.put(key, {"values": answer.values, "input_tokens": answer.input_tokens,
                                  "output_tokens": answer.output_tokens})  # fmt: skip
         return answer
 
-    def _request(self, shape: T.Shape, text: str) -> LLMAnswer:
+    def _request(self, shape: T.Shape, text: str, meter: RequestMeter) -> LLMAnswer:
         from instructor.core import InstructorRetryException
         from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
         from tenacity.wait import wait_exponential_jitter
@@ -167,7 +308,7 @@ class TableReader:
             return min(after, 60.0) if after is not None else fallback_wait(state)
 
         retrying = Retrying(
-            retry=retry_if_exception(lambda e: _transport_error(e) is not None),
+            retry=retry_if_exception(lambda e: _transport_error(e) is not None and meter.stopped is None),
             wait=wait,
             stop=stop_after_delay(self.settings.retry_seconds) | stop_after_attempt(6),
         )
@@ -175,14 +316,19 @@ class TableReader:
             for attempt in retrying:
                 with attempt:
                     answer.attempts += 1
-                    parsed, completion = self.client.chat.completions.create_with_completion(
-                        model=self.model,
-                        response_model=response_model(shape),
-                        messages=messages(shape, text),
-                        max_retries=self.settings.validation_retries,
-                        max_tokens=self.settings.max_output_tokens,
-                        temperature=0,
-                    )
+                    try:
+                        parsed, completion = self.client.chat.completions.create_with_completion(
+                            model=self.model,
+                            response_model=response_model(shape),
+                            messages=messages(shape, text),
+                            max_retries=self.settings.validation_retries,
+                            max_tokens=self.settings.max_output_tokens,
+                            temperature=0,
+                        )
+                    except Exception as error:
+                        if _never_sent(error):
+                            meter.not_sent()
+                        raise
             usage = getattr(completion, "usage", None)
             answer.input_tokens = getattr(usage, "prompt_tokens", 0) or 0
             answer.output_tokens = getattr(usage, "completion_tokens", 0) or 0
@@ -199,14 +345,19 @@ class TableReader:
             answer.last_reply = _reply_text(error.last_completion)
         except Exception as error:  # authentication, a bad model name, a refused request: report, don't crash
             answer.error = _describe(error)
+        if meter.requests:  # what the wire saw: also the attempts a transport retry started over
+            answer.input_tokens, answer.output_tokens = meter.input_tokens, meter.output_tokens
+        if meter.stopped:
+            answer.values, answer.error = None, meter.stopped
         answer.seconds = round(time.monotonic() - started, 3)
         answer.cost = self.settings.cost(answer.input_tokens, answer.output_tokens)
         return answer
 
 
 @contextmanager
-def open_reader(settings: LLMSettings, *, use_cache: bool = True) -> Iterator[Callable[[T.Shape, str], LLMAnswer] | None]:
-    """The `reader` for `extract_document`, or None when the LLM is off or not configured.
+def open_reader(settings: LLMSettings, *, use_cache: bool = True) -> Iterator[TableReader | None]:
+    """The `reader` for `extract_document` (a TableReader is callable), or None when the LLM is
+    off or not configured.
 
     With `endpoint = local` the llama.cpp server is started on the first request the cache
     cannot answer and stopped when the block ends.
@@ -223,7 +374,34 @@ def open_reader(settings: LLMSettings, *, use_cache: bool = True) -> Iterator[Ca
             def base_url() -> str:
                 return stack.enter_context(LocalServer(settings.effective_model)).base_url
 
-        yield TableReader(settings, base_url=base_url, cache=cache).read
+        yield TableReader(settings, base_url=base_url, cache=cache)
+
+
+@lru_cache(maxsize=None)
+def _reask_allowance(shape: T.Shape) -> int:
+    """Bytes allowed for the validation error shown back after one failed reply: twice what a
+    reply missing every row produces, plus instructor's words and the message around them."""
+    from pydantic import ValidationError
+
+    try:
+        response_model(shape).model_validate({})
+        every_row_missing = ""
+    except ValidationError as error:
+        every_row_missing = str(error)
+    return 2 * len(every_row_missing.encode("utf-8")) + 1024
+
+
+def _never_sent(error: BaseException | None) -> bool:
+    """Whether a failed request never reached the server (no connection was made)."""
+    import httpx
+
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout)):
+            return True
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+        seen += 1
+    return False
 
 
 def _first_line(text: str) -> str:

@@ -1,0 +1,375 @@
+"""`gxllm batch`: many reports in, one dataset out, resumable, within a hard LLM budget.
+
+The CPU-bound rule path runs in worker processes; reports the rules leave to the LLM go to a
+bounded pool of threads, each call reserved against the budget first. The main process is the
+only writer of the journal (journal.py): each finished report is one transaction, so a killed
+run resumes where it stopped and never pays twice (LLM answers are also cached on disk). The
+outputs (results.jsonl, cells.csv, summary.json) are rewritten from the journal in source order
+at the end, so a resumed run ends with the same files as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import queue
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from . import __version__
+from . import template as T
+from .errors import GxllmError, InputError
+from .findings import Finding
+from .journal import CELL_FIELDS, Journal, cell_rows, report_id
+from .llm_request import PROMPT_VERSION
+from .normalize import normalize_text, squeeze
+
+PIPELINE = f"gxllm {__version__}, prompt {PROMPT_VERSION}"
+DOWNLOADS = "downloads"
+
+
+@dataclass
+class BatchOptions:
+    out: Path
+    llm: str = "auto"
+    workers: int | None = None
+    concurrency: int = 4
+    max_cost: float | None = None
+    max_tokens: int | None = None
+    encoding: str | None = None
+    use_cache: bool = True
+
+
+@dataclass
+class Work:
+    source: str  # as the user named it (path or URL)
+    path: str | None  # the local file to read (a fetched copy for a URL)
+    sha256: str | None = None
+    error: InputError | None = None
+
+
+@dataclass
+class Progress:
+    """What the progress bar shows; `update` is called after every finished report."""
+
+    done: int = 0
+    review: int = 0
+    failed: int = 0
+    llm_calls: int = 0
+    cost: float = 0.0
+    refused: int = 0
+    update: Callable[["Progress"], None] = field(default=lambda p: None, repr=False)
+
+
+# --- the rule path, in worker processes ---------------------------------------------------------
+
+
+def _extract_file(job: tuple[str, str, str | None, str, str | None]) -> tuple[str, dict, list[tuple]]:
+    """(source, result, cell rows) of one file with the rules only; an unreadable input gives its
+    failed record. The cell rows are made here, in the worker, to keep the writer's work small."""
+    source, path, sha256, llm, encoding = job
+    from .extract import extract_bytes, unreadable_input
+    from .load import read_input
+
+    try:
+        data, _ = read_input(path)
+        result = extract_bytes(data, source, encoding=encoding, llm=llm)
+    except InputError as error:
+        result = unreadable_input(source, str(error), error.kind)
+    result["report_id"] = report_id(source, sha256)
+    return source, result, cell_rows(result)
+
+
+def _needs_llm(result: dict) -> bool:
+    return any(f["kind"] == "llm_not_configured" for f in result.get("findings", []))
+
+
+# --- the whole batch ----------------------------------------------------------------------------
+
+
+def prepare(specs: list[str], out: Path, journal: Journal | None, *, fetch_urls: bool) -> list[Work]:
+    """The inputs, each with the file to read and its content hash; URLs fetched once into the run."""
+    from .inputs import collect, fetch
+
+    work = []
+    for item in collect(specs):
+        path: str | None = item.source
+        error = None
+        if item.is_url:
+            path = journal.fetched(item.source) if journal else None
+            if path is None and fetch_urls:
+                try:
+                    path = str(fetch(item.source, out / DOWNLOADS))
+                    if journal:
+                        journal.record_fetch(item.source, path)
+                except InputError as e:
+                    error = e
+        sha = _sha256(path) if path and not error else None
+        work.append(Work(item.source, path, sha, error))
+    return work
+
+
+def _sha256(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None  # the worker reports why, in one line
+
+
+def run(work: list[Work], options: BatchOptions, journal: Journal, reader, progress: Progress) -> dict:
+    """Process what the journal does not hold yet; returns the counts of this run."""
+    started = time.monotonic()
+    pending = [w for w in work if not journal.done(w.source, w.sha256, PIPELINE)]
+    finished: queue.Queue[tuple[str, dict, list[tuple]]] = queue.Queue()
+
+    def record(source: str, result: dict, rows: list[tuple]) -> None:
+        item = by_source[source]
+        journal.record(source, item.sha256, PIPELINE, result, rows)
+        progress.done += 1
+        progress.review += result["status"] == "review"
+        progress.failed += result["status"] == "failed"
+        calls = (result.get("llm") or {}).get("calls", [])
+        progress.llm_calls += sum(not c.get("cached") and not c.get("budget") for c in calls)
+        progress.refused += sum(bool(c.get("budget")) for c in calls)
+        progress.cost += sum(c.get("cost", 0.0) for c in calls)
+        progress.update(progress)
+
+    def drain(block: bool = False) -> None:
+        while True:
+            try:
+                record(*finished.get(block=block, timeout=0.1 if block else None))
+            except queue.Empty:
+                return
+
+    by_source = {w.source: w for w in pending}
+    for item in pending:
+        if item.error is not None:
+            from .extract import unreadable_input
+
+            result = unreadable_input(item.source, str(item.error), item.error.kind)
+            result["report_id"] = report_id(item.source, None)
+            finished.put((item.source, result, cell_rows(result)))
+    jobs = [(w.source, w.path, w.sha256, options.llm, options.encoding) for w in pending if w.error is None]
+    with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as llm_pool:
+        llm_jobs = []
+        for source, result, rows in _rules(jobs, options.workers):
+            if reader is not None and _needs_llm(result):
+                llm_jobs.append(llm_pool.submit(_with_llm, by_source[source], options, reader, finished))
+            else:
+                finished.put((source, result, rows))
+            drain()
+        while any(not job.done() for job in llm_jobs):
+            drain(block=True)
+        for job in llm_jobs:
+            job.result()  # an unexpected error in a thread is raised here, not lost
+    drain()
+    return {"processed": len(pending), "skipped": len(work) - len(pending), "seconds": time.monotonic() - started}
+
+
+def _rules(jobs: list[tuple], workers: int | None) -> Iterable[tuple[str, dict, list[tuple]]]:
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(jobs) < 4:
+        yield from map(_extract_file, jobs)
+        return
+    with get_context("fork" if os.name == "posix" else "spawn").Pool(workers) as pool:
+        yield from pool.imap_unordered(_extract_file, jobs, chunksize=16)
+
+
+def _with_llm(item: Work, options: BatchOptions, reader, finished: queue.Queue) -> None:
+    from .extract import extract_bytes
+    from .load import read_input
+
+    data, _ = read_input(item.path)
+    result = extract_bytes(data, item.source, encoding=options.encoding, llm=options.llm, reader=reader)
+    result["report_id"] = report_id(item.source, item.sha256)
+    finished.put((item.source, result, cell_rows(result)))
+
+
+# --- across reports -----------------------------------------------------------------------------
+
+_AGENCY_NOISE = re.compile(r"人民|[()（）\s·、,，]")
+
+
+def agency_key(name: str | None) -> str | None:
+    """An agency name with the small differences between reports removed (人民, brackets, spaces)."""
+    return _AGENCY_NOISE.sub("", squeeze(normalize_text(name))) if name else None
+
+
+def _same_agency(a: str, b: str) -> bool:
+    return a == b or (min(len(a), len(b)) >= 4 and (a.endswith(b) or b.endswith(a)))
+
+
+def cross_year(results: list[dict]) -> dict[str, list[Finding]]:
+    """Findings per report id where 二、上年结转 of year N ≠ 四、结转下年度继续办理 of year N−1
+    for the same agency, on both reports."""
+    by_year: dict[int, list[tuple[str, dict]]] = {}
+    for r in results:
+        key, year = agency_key(r["report"].get("agency")), r["report"].get("year")
+        if key and year and r.get("applications"):
+            by_year.setdefault(year, []).append((key, r))
+    found: dict[str, list[Finding]] = {}
+    for year, reports in by_year.items():
+        for key, later in reports:
+            for other_key, earlier in by_year.get(year - 1, []):
+                if not _same_agency(key, other_key):
+                    continue
+                _compare(earlier, later, year, found)
+    return found
+
+
+def _compare(earlier: dict, later: dict, year: int, found: dict[str, list[Finding]]) -> None:
+    before = earlier["applications"].get("carried_forward") or {}
+    now = later["applications"].get("carried_over") or {}
+    for column in T.APPLICANT_COLUMNS + (T.SUBTOTAL_COLUMN, T.TOTAL_COLUMN):
+        a, b = before.get(column.key), now.get(column.key)
+        if a is None or b is None or a == b:
+            continue
+        message = (
+            f"cross-year {column.label}: 二、上年结转 of {year} ({later['source']['name']}) is {b}, "
+            f"四、结转下年度继续办理 of {year - 1} ({earlier['source']['name']}) is {a}"
+        )
+        for result, row in ((later, "carried_over"), (earlier, "carried_forward")):
+            found.setdefault(result["report_id"], []).append(
+                Finding("cross_year", [f"applications.{row}.{column.key}"], message,
+                        details={"this_year": b, "previous_year": a})  # fmt: skip
+            )
+
+
+def apply_cross_year(journal: Journal, results: list[dict]) -> int:
+    """Re-run the cross-year check over everything the journal holds (updating `results` in
+    place and in the journal); returns the number of mismatching cells."""
+    found = cross_year(results)
+    mismatches = 0
+    for result in results:
+        old = [f for f in result["findings"] if f["kind"] == "cross_year"]
+        new = [f.to_dict() for f in found.get(result["report_id"], [])]
+        mismatches += len(new)
+        if old == new:
+            continue
+        result["findings"] = [f for f in result["findings"] if f["kind"] != "cross_year"] + new
+        if result["status"] != "failed":
+            needs = any(Finding(f["kind"], [], "").needs_review for f in result["findings"])
+            result["status"] = "review" if needs else "ok"
+        journal.update(result)
+    return mismatches // 2
+
+
+# --- outputs ------------------------------------------------------------------------------------
+
+
+def write_outputs(out: Path, journal: Journal, summary: dict) -> None:
+    """results.jsonl, cells.csv and summary.json, from the journal in source order."""
+    _atomic(out / "results.jsonl", "".join(journal.result_lines()))
+    rows = (tuple("" if v is None else v for v in row) for row in journal.cell_rows())
+    _atomic_csv(out / "cells.csv", [CELL_FIELDS, *rows])
+    _atomic(out / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+
+
+def summarise(results: list[dict], counts: dict, options: BatchOptions, currency: str, mismatches: int) -> dict:
+    statuses: dict[str, int] = {}
+    for r in results:
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    calls = [c for r in results for c in (r.get("llm") or {}).get("calls", [])]
+    refused = sorted(r["source"]["name"] for r in results if any(f["kind"] == "budget" for f in r["findings"]))
+    seconds = counts["seconds"]
+    return {
+        "reports": len(results),
+        "status": dict(sorted(statuses.items())),
+        "processed_this_run": counts["processed"],
+        "already_done": counts["skipped"],
+        "llm_calls": sum(not c.get("cached") and not c.get("budget") for c in calls),
+        "llm_cached": sum(bool(c.get("cached")) for c in calls),
+        "input_tokens": sum(c.get("input_tokens", 0) for c in calls),
+        "output_tokens": sum(c.get("output_tokens", 0) for c in calls),
+        "cost": round(sum(c.get("cost", 0.0) for c in calls), 6),
+        "currency": currency,
+        "max_cost": options.max_cost,
+        "max_tokens": options.max_tokens,
+        "left_without_llm_for_budget": refused,
+        "cross_year_mismatches": mismatches,
+        "seconds": round(seconds, 3),
+        "reports_per_second": round(counts["processed"] / seconds, 1) if seconds and counts["processed"] else None,
+        "pipeline": PIPELINE,
+    }
+
+
+def _atomic(path: Path, text: str) -> None:
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, newline="") as tmp:
+        tmp.write(text)
+    os.replace(tmp.name, path)
+
+
+def _atomic_csv(path: Path, rows: Iterable[tuple]) -> None:
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, newline="") as tmp:
+        csv.writer(tmp, lineterminator="\n").writerows(rows)
+    os.replace(tmp.name, path)
+
+
+def open_journal(out: Path) -> Journal:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise GxllmError(f"{out}: cannot create the run folder ({error.strerror or error})") from None
+    return Journal(out / "gxllm.sqlite")
+
+
+def dry_run(specs: list[str], options: BatchOptions, settings) -> dict:
+    """What a run would do: inputs, what is already done, which reports and tables would need the
+    LLM, and the worst-case tokens and cost of asking. Nothing is fetched, written or paid."""
+    from .extract import extract_bytes
+    from .llm_client import LLMAnswer, ResponseCache, TableReader
+    from .load import read_input
+
+    path = options.out / "gxllm.sqlite"
+    journal = Journal(path) if path.exists() else None
+    try:
+        work = prepare(specs, options.out, journal, fetch_urls=False)
+        pending = [w for w in work if not (journal and journal.done(w.source, w.sha256, PIPELINE))]
+    finally:
+        if journal:
+            journal.close()
+    estimator = TableReader(settings, cache=ResponseCache(settings.cache_dir) if options.use_cache else None)
+    asked: list[tuple[int, int]] = []
+
+    def estimate(shape: T.Shape, text: str) -> LLMAnswer:
+        asked.append(estimator.worst_case(shape, text))
+        return LLMAnswer(shape.table, estimator.model, estimator.mode, error="dry run")
+
+    reports = unreadable = 0
+    for item in pending:
+        if item.path is None or item.error:
+            continue
+        before = len(asked)
+        try:
+            data, _ = read_input(item.path)
+            extract_bytes(data, item.source, encoding=options.encoding, llm=options.llm, reader=estimate)
+        except InputError:
+            unreadable += 1
+        reports += len(asked) > before
+    input_tokens, output_tokens = sum(a for a, _ in asked), sum(b for _, b in asked)
+    return {
+        "inputs": len(work),
+        "already_done": len(work) - len(pending),
+        "to_process": len(pending),
+        "urls_not_fetched_yet": sum(1 for w in pending if w.path is None and not w.error),
+        "unreadable": unreadable + sum(1 for w in pending if w.error),
+        "reports_needing_llm": reports,
+        "llm_calls": sum(1 for a in asked if a != (0, 0)),
+        "llm_calls_cached": sum(1 for a in asked if a == (0, 0)),
+        "worst_case_input_tokens": input_tokens,
+        "worst_case_output_tokens": output_tokens,
+        "worst_case_cost": round(settings.cost(input_tokens, output_tokens), 6),
+        "currency": settings.prices[2],
+        "model": settings.effective_model,
+        "llm_configured": settings.configured,
+        "spent": 0,
+    }

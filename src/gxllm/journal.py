@@ -1,0 +1,211 @@
+"""The batch journal: `gxllm.sqlite` in the run folder (SQLite, WAL).
+
+Every finished report is committed in one transaction (its result, cells, findings and LLM
+calls), so a run killed at any moment loses nothing finished and resumes where it stopped. A
+report is done when a row holds its source with the same content hash and pipeline version; a
+changed file or a new gxllm version is processed again. The tables are meant to be opened with
+any SQLite tool as well:
+
+    reports(id, source, sha256, pipeline, status, agency, year, template, result, finished)
+    cells(report_id, source, agency, year, template, tbl, row_key, column_key, row_label, column_label, value, provenance, flagged)
+    findings(report_id, kind, identity, cells, message)
+    llm_calls(report_id, tbl, model, mode, input_tokens, output_tokens, cost, cached, attempts, seconds, error)
+    fetches(url, path)
+    spend(at, cost, tokens)        every LLM call's real cost, written when it returns
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .output import cells as result_cells
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS reports (
+    id TEXT PRIMARY KEY, source TEXT UNIQUE NOT NULL, sha256 TEXT, pipeline TEXT NOT NULL, status TEXT NOT NULL,
+    agency TEXT, year INTEGER, template TEXT, result TEXT NOT NULL, finished REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cells (
+    report_id TEXT NOT NULL, source TEXT, agency TEXT, year INTEGER, template TEXT, tbl TEXT NOT NULL,
+    row_key TEXT NOT NULL, column_key TEXT NOT NULL, row_label TEXT, column_label TEXT, value,
+    provenance TEXT, flagged INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cells_report ON cells(report_id);
+CREATE TABLE IF NOT EXISTS findings (
+    report_id TEXT NOT NULL, kind TEXT NOT NULL, identity TEXT, cells TEXT, message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS findings_report ON findings(report_id);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    report_id TEXT NOT NULL, tbl TEXT, model TEXT, mode TEXT, input_tokens INTEGER, output_tokens INTEGER,
+    cost REAL, cached INTEGER, attempts INTEGER, seconds REAL, error TEXT
+);
+CREATE TABLE IF NOT EXISTS fetches (url TEXT PRIMARY KEY, path TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS spend (at REAL NOT NULL, cost REAL NOT NULL, tokens INTEGER NOT NULL);
+"""
+
+CELL_FIELDS = (
+    "report_id", "source", "agency", "year", "template", "table", "row", "column", "row_label", "column_label",
+    "value", "provenance", "flagged",
+)  # fmt: skip
+
+
+CELL_COLUMNS = (
+    "report_id", "source", "agency", "year", "template", "tbl", "row_key", "column_key", "row_label",
+    "column_label", "value", "provenance", "flagged",
+)  # fmt: skip: the `cells` table's names for CELL_FIELDS
+
+
+def cell_rows(result: dict) -> list[tuple]:
+    return [tuple(r[k] for k in CELL_FIELDS) for r in cell_records(result)]
+
+
+def report_id(source: str, sha256: str | None) -> str:
+    """A short stable id: the content hash, or for an unreadable input the hash of its name."""
+    import hashlib
+
+    return (sha256 or hashlib.sha256(source.encode("utf-8")).hexdigest())[:16]
+
+
+def cell_records(result: dict) -> Iterator[dict]:
+    """One record per cell, with the report's metadata, its provenance and whether a finding
+    that needs review names it: the rows of cells.csv and of the `cells` table."""
+    flagged = {c for f in result.get("findings", []) if f["kind"] not in ("blank", "read_by_llm") for c in f["cells"]}
+    provenance = result.get("provenance", {})
+    meta = result.get("report", {})
+    common = {
+        "report_id": result.get("report_id"),
+        "source": result.get("source", {}).get("name"),
+        "agency": meta.get("agency"),
+        "year": meta.get("year"),
+        "template": meta.get("template"),
+    }
+    for record in result_cells(result):
+        table, row, column = record["table"], record["row"], record["column"]
+        where = provenance.get(table, {})
+        row_label, _, column_label = record["label"].partition(" / ")
+        yield {
+            **common,
+            "table": table,
+            "row": row,
+            "column": column,
+            "row_label": row_label.partition(" ")[2] or row_label,
+            "column_label": column_label,
+            "value": record["value"],
+            "provenance": where.get("cells", {}).get(f"{row}.{column}", {}).get("source") or where.get("method"),
+            "flagged": int(f"{table}.{row}.{column}" in flagged),
+        }
+
+
+class Journal:
+    def __init__(self, path: Path):
+        self.path = path
+        # LLM threads write `spend` as each call returns; the lock keeps their writes out of the
+        # main thread's transactions on the one connection.
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+        self.lock = threading.RLock()
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives a killed process
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def done(self, source: str, sha256: str | None, pipeline: str) -> bool:
+        row = self.db.execute("SELECT sha256, pipeline FROM reports WHERE source = ?", (source,)).fetchone()
+        return row is not None and row == (sha256, pipeline)
+
+    def record(self, source: str, sha256: str | None, pipeline: str, result: dict, rows: list[tuple]) -> None:
+        """Store one finished report and its cell rows (`cell_rows`) atomically, replacing an
+        older reading of the same source."""
+        rid = result["report_id"]
+        meta = result.get("report") or {}
+        with self.transaction():
+            old = self.db.execute("SELECT id FROM reports WHERE source = ?", (source,)).fetchone()
+            for table in ("cells", "findings", "llm_calls"):
+                self.db.execute(f"DELETE FROM {table} WHERE report_id IN (?, ?)", (rid, old[0] if old else rid))
+            self.db.execute("DELETE FROM reports WHERE source = ? OR id = ?", (source, rid))
+            self.db.execute(
+                "INSERT INTO reports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (rid, source, sha256, pipeline, result["status"], meta.get("agency"), meta.get("year"),
+                 meta.get("template"), json.dumps(result, ensure_ascii=False), time.time()),
+            )  # fmt: skip
+            self._children(rid, result, rows)
+
+    def _children(self, rid: str, result: dict, rows: list[tuple]) -> None:
+        self.db.executemany("INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self.db.executemany(
+            "INSERT INTO findings VALUES (?, ?, ?, ?, ?)",
+            [(rid, f["kind"], f.get("identity"), json.dumps(f["cells"]), f["message"]) for f in result.get("findings", [])],
+        )
+        self.db.executemany(
+            "INSERT INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (rid, c.get("table"), c.get("model"), c.get("mode"), c.get("input_tokens"), c.get("output_tokens"),
+                 c.get("cost"), int(bool(c.get("cached"))), c.get("attempts"), c.get("seconds"), c.get("error"))
+                for c in (result.get("llm") or {}).get("calls", [])
+            ],
+        )  # fmt: skip
+
+    def update(self, result: dict) -> None:
+        """Replace a stored result after a whole-batch check (cross-year) changed its findings."""
+        rid = result["report_id"]
+        with self.transaction():
+            self.db.execute(
+                "UPDATE reports SET status = ?, result = ? WHERE id = ?",
+                (result["status"], json.dumps(result, ensure_ascii=False), rid),
+            )
+            for table in ("cells", "findings", "llm_calls"):
+                self.db.execute(f"DELETE FROM {table} WHERE report_id = ?", (rid,))
+            self._children(rid, result, cell_rows(result))
+
+    def result_lines(self) -> Iterator[str]:
+        """The stored results as JSON lines, in source order (results.jsonl)."""
+        for (text,) in self.db.execute("SELECT result FROM reports ORDER BY source"):
+            yield text + "\n"
+
+    def cell_rows(self) -> Iterator[tuple]:
+        """Every cell in source order, then in template order (cells.csv)."""
+        columns = ", ".join(f"c.{name}" for name in CELL_COLUMNS)
+        yield from self.db.execute(
+            f"SELECT {columns} FROM cells c JOIN reports r ON r.id = c.report_id ORDER BY r.source, c.rowid"
+        )
+
+    def results(self) -> list[dict]:
+        """Every stored result, in source order (so outputs do not depend on the order of work)."""
+        return [json.loads(r) for (r,) in self.db.execute("SELECT result FROM reports ORDER BY source")]
+
+    def fetched(self, url: str) -> str | None:
+        row = self.db.execute("SELECT path FROM fetches WHERE url = ?", (url,)).fetchone()
+        return row[0] if row else None
+
+    def record_fetch(self, url: str, path: str) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO fetches VALUES (?, ?)", (url, path))
+
+    def add_spend(self, cost: float, tokens: int) -> None:
+        """Record a call's real cost at once: a run killed before its report is stored has still
+        paid, and a resumed run's budget starts from everything paid in this run folder."""
+        with self.transaction():
+            self.db.execute("INSERT INTO spend VALUES (?, ?, ?)", (time.time(), cost, tokens))
+
+    def spent(self) -> tuple[float, int]:
+        cost, tokens = self.db.execute("SELECT COALESCE(SUM(cost), 0), COALESCE(SUM(tokens), 0) FROM spend").fetchone()
+        return float(cost), int(tokens)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
