@@ -349,28 +349,33 @@ def _dropped(tag: Tag) -> bool:
     return isinstance(style, str) and "none" in style and _HIDDEN.search(style) is not None
 
 
-class _Segments:
-    """Collects text; `boundary()` closes a segment (a block edge). Inline runs join as-is."""
+class Segments:
+    """Collects text; `boundary()` closes a segment (a block edge). Inline runs join as-is.
 
-    def __init__(self) -> None:
+    Whitespace is collapsed for HTML; DOCX keeps its tabs (`collapse=False`), which mark cells.
+    """
+
+    def __init__(self, *, collapse: bool = True) -> None:
         self.parts: list[str] = []
         self.segments: list[str] = []
+        self.collapse = collapse
 
     def add(self, s: str) -> None:
         self.parts.append(s)
 
     def boundary(self) -> None:
         if self.parts:
-            seg = _collapse("".join(self.parts))
+            seg = "".join(self.parts)
             self.parts.clear()
-            if seg:
+            seg = _collapse(seg) if self.collapse else seg
+            if seg.strip():
                 self.emit(seg)
 
     def emit(self, seg: str) -> None:
         self.segments.append(seg)
 
 
-class _Lines(_Segments):
+class _Lines(Segments):
     """Document-level collector: every segment is a single-cell line; tables add row lines."""
 
     def __init__(self) -> None:
@@ -386,7 +391,7 @@ class _Lines(_Segments):
         self.lines.append(Line(tuple(cells), len(self.lines) + 1, table=self.tables))
 
 
-def _walk(root: Tag, out: _Segments, *, cell_mode: bool) -> None:
+def _walk(root: Tag, out: Segments, *, cell_mode: bool) -> None:
     """Feed the text under `root` to `out` in document order (iteratively: no recursion limit).
 
     Document mode hands each <table> to `_table`. Cell mode flattens nested tables into the text
@@ -451,7 +456,7 @@ def _is_layout(table: Tag) -> bool:
 
 
 def _cell_text(cell: Tag) -> str:
-    seg = _Segments()
+    seg = Segments()
     _walk(cell, seg, cell_mode=True)
     seg.boundary()
     return " ".join(seg.segments)

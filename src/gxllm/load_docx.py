@@ -25,6 +25,7 @@ from collections.abc import Iterator
 
 from gxllm.document import Cell, Line
 from gxllm.errors import InputError
+from gxllm.load import Segments
 
 MAX_XML_BYTES = 64 * 1024 * 1024  # uncompressed main document part: refuses zip bombs
 
@@ -126,38 +127,18 @@ def _is_layout(tbl: ET.Element) -> bool:
     return any(inner is not tbl and len(list(_items(inner, W + "tr"))) > 1 for inner in tbl.iter(W + "tbl"))
 
 
-class _Text:
-    """Collects text; `boundary()` closes a segment (a paragraph or a line break)."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.segments: list[str] = []
-
-    def add(self, s: str) -> None:
-        self.parts.append(s)
-
-    def boundary(self) -> None:
-        text = "".join(self.parts)
-        self.parts.clear()
-        if text.strip():
-            self.emit(text)
-
-    def emit(self, text: str) -> None:
-        self.segments.append(text)
-
-
-class _Reader(_Text):
+class _Reader(Segments):
     """Document-level collector: every segment is a single-cell line; tables add row lines."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(collapse=False)
         self.lines: list[Line] = []
         self.tables = 0
 
     def emit(self, text: str) -> None:
         self.lines.append(Line((Cell(text),), len(self.lines) + 1))
 
-    def walk(self, el: ET.Element, out: _Text, grids: bool) -> None:
+    def walk(self, el: ET.Element, out: Segments, grids: bool) -> None:
         """Feed the text under `el` to `out` in document order; `grids`: tables give row lines."""
         for child in el:
             tag = child.tag
@@ -200,7 +181,7 @@ class _Reader(_Text):
                 h = pr.find(W + "hMerge") if pr is not None else None
                 v_covered = v is not None and v.get(W + "val", "continue") == "continue" and col in above
                 if not v_covered and (h is None or h.get(W + "val", "continue") != "continue"):
-                    text = _Text()
+                    text = Segments(collapse=False)
                     self.walk(tc, text, grids=False)
                     text.boundary()
                     cells.append(Cell(" ".join(" ".join(text.segments).split()), float(col)))
