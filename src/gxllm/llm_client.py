@@ -199,10 +199,15 @@ class TableReader:
         self.cache = cache
         self._base_url = base_url
         self._instructor = None
+        self._client_lock = threading.Lock()
         self._local = threading.local()  # the RequestMeter of the read running in this thread
 
     @property
     def client(self):
+        with self._client_lock:  # batch threads: one client, and one local server, not several
+            return self._instructor or self._connect()
+
+    def _connect(self):
         if self._instructor is None:
             import instructor
             import openai
