@@ -27,7 +27,7 @@ from pathlib import Path
 from . import __version__
 from . import template as T
 from .errors import GxllmError, InputError
-from .findings import Finding
+from .findings import INFORMATIONAL, Finding
 from .journal import CELL_FIELDS, Journal, cell_rows, report_id
 from .llm_request import PROMPT_VERSION
 from .normalize import normalize_text, squeeze
@@ -65,7 +65,6 @@ class Progress:
     failed: int = 0
     llm_calls: int = 0
     cost: float = 0.0
-    refused: int = 0
     update: Callable[["Progress"], None] = field(default=lambda p: None, repr=False)
 
 
@@ -139,7 +138,6 @@ def run(work: list[Work], options: BatchOptions, journal: Journal, reader, progr
         progress.failed += result["status"] == "failed"
         calls = (result.get("llm") or {}).get("calls", [])
         progress.llm_calls += sum(not c.get("cached") and not c.get("budget") for c in calls)
-        progress.refused += sum(bool(c.get("budget")) for c in calls)
         progress.cost += sum(c.get("cost", 0.0) for c in calls)
         progress.update(progress)
 
@@ -257,7 +255,7 @@ def apply_cross_year(journal: Journal, results: list[dict]) -> int:
             continue
         result["findings"] = [f for f in result["findings"] if f["kind"] != "cross_year"] + new
         if result["status"] != "failed":
-            needs = any(Finding(f["kind"], [], "").needs_review for f in result["findings"])
+            needs = any(f["kind"] not in INFORMATIONAL for f in result["findings"])
             result["status"] = "review" if needs else "ok"
         journal.update(result)
     return mismatches // 2

@@ -98,8 +98,9 @@ def models_dir() -> Path:
     """Where models live: $GXLLM_MODELS_DIR, else $XDG_CACHE_HOME/gxllm/models, else ~/.cache/gxllm/models."""
     if os.environ.get("GXLLM_MODELS_DIR"):
         return Path(os.environ["GXLLM_MODELS_DIR"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache).expanduser() / "gxllm" / "models"
+    from .settings import cache_home
+
+    return cache_home() / "models"
 
 
 def notice_path(name: str = DEFAULT_MODEL) -> Path:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from . import template as T
 from .findings import Finding
-from .validate import Values, holding_identities, validate
+from .validate import Values, holding_identities, number, validate
 
 
 @dataclass
@@ -22,10 +22,6 @@ class Reconciled:
     values: dict[str, dict[str, int | float | None]]
     sources: dict[str, str]  # "row.column" -> rules | llm | both | disagreement
     findings: list[Finding] = field(default_factory=list)
-
-
-def _number(value: int | float | None) -> str:
-    return "blank" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def reconcile(shape: T.Shape, rules: Values, unread: Set[str], llm: Values) -> Reconciled:
@@ -53,8 +49,8 @@ def reconcile(shape: T.Shape, rules: Values, unread: Set[str], llm: Values) -> R
                 Finding(
                     "disagreement",
                     [path],
-                    f"{T.TABLE_BY_KEY[table].number} {row.label} / {column.label}: rules read {_number(ours)}, "
-                    f"the LLM {_number(theirs)}; the rule value is kept. Identities holding with the rule value: "
+                    f"{T.TABLE_BY_KEY[table].number} {row.label} / {column.label}: rules read {number(ours)}, "
+                    f"the LLM {number(theirs)}; the rule value is kept. Identities holding with the rule value: "
                     f"{', '.join(rules_hold) or 'none'}; with the LLM value: {', '.join(llm_hold) or 'none'}",
                     details={
                         "rules_value": ours,

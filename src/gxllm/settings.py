@@ -196,6 +196,10 @@ def describe(settings: LLMSettings) -> dict[str, object]:
     }
 
 
+def cache_home() -> Path:
+    """gxllm's folder for caches (LLM answers, local models): $XDG_CACHE_HOME/gxllm or ~/.cache/gxllm."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "gxllm"
+
+
 def default_cache_dir() -> Path:
-    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "gxllm" / "llm"
+    return cache_home() / "llm"

@@ -15,7 +15,10 @@ from .findings import Finding
 Values = Mapping[str, Mapping[str, int | float | None]]
 
 
-def _number(value: int | float) -> str:
+def number(value: int | float | None) -> str:
+    """A value as findings print it: 7, 96171.6, or "blank"."""
+    if value is None:
+        return "blank"
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
@@ -55,8 +58,8 @@ def check_sums(table: str, shape: T.Shape, values: Values, unread: Set[str] = fr
             if _equal(sum(left), sum(right)):
                 continue
             arithmetic = (
-                f"{'+'.join(map(_number, left))}={_number(sum(left))} ≠ "
-                f"{'+'.join(map(_number, right))}={_number(sum(right))}"
+                f"{'+'.join(map(number, left))}={number(sum(left))} ≠ "
+                f"{'+'.join(map(number, right))}={number(sum(right))}"
             )
             note = f" (blank read as 0: {', '.join(blank)})" if blank else ""
             findings.append(
@@ -109,7 +112,7 @@ def check_counts(table: str, shape: T.Shape, values: Values) -> list[Finding]:
                 Finding(
                     "identity",
                     [f"{table}.{row.key}.{column.key}"],
-                    f"counts {row.label} {column.label}: {_number(value)} is not {expected[column.kind]}",
+                    f"counts {row.label} {column.label}: {number(value)} is not {expected[column.kind]}",
                     identity=T.COUNTS_IDENTITY,
                     reported=value,
                 )
