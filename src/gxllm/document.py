@@ -30,6 +30,11 @@ class Line:
     def text(self) -> str:
         return " ".join(c.text for c in self.cells)
 
+    @property
+    def pipe_text(self) -> str:
+        """The cells separated by " | ": a table row as shown to a person or an LLM."""
+        return " | ".join(c.text for c in self.cells)
+
 
 @dataclass(frozen=True)
 class Source:

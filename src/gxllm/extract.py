@@ -109,6 +109,7 @@ def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None
     not fill or whose identities fail; "always" asks it for every table found and compares every
     cell. Without a reader, "auto" notes each table that needed the LLM (status review).
     """
+    printed = doc  # as loaded: the excerpts a reviewer reads
     doc = split_cells(normalize_document(doc))
     lines = [squeeze(line.text) for line in doc.lines]
     text = "\n".join(lines)
@@ -154,7 +155,7 @@ def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None
     out["findings"] = [f.to_dict() for f in findings]
     out["table_shapes"] = {k: results[k].shape.variant for k in found if k != "reviews_and_lawsuits"}
     out["tables_absent"] = [k for k in results if k not in found]
-    out["provenance"] = {k: _provenance(tables[k], line_ranges[k], doc) for k in found}
+    out["provenance"] = {k: _provenance(tables[k], line_ranges[k], doc, printed) for k in found}
     if calls:
         out["llm"] = {
             "calls": [answer.record() for answer in calls],
@@ -186,6 +187,7 @@ def _not_configured(key: str, llm: str, findings: list[Finding]) -> Finding:
         [],
         f"{T.TABLE_BY_KEY[key].number}: {why}, but no LLM is configured; "
         "set OPENAI_API_KEY (and OPENAI_BASE_URL), or use --llm-endpoint local",
+        details={"table": key},
     )
 
 
@@ -194,7 +196,8 @@ def _apply(table: _Table, answer: LLMAnswer, unread: set[str]) -> None:
     shape = table.result.shape
     if answer.budget:  # not asked (budget.BudgetedReader)
         why = (answer.error or "").removeprefix("not asked: ")
-        table.findings.append(Finding("budget", [], f"{T.TABLE_BY_KEY[shape.table].number}: not read by the LLM: {why}; the rule values are kept"))
+        message = f"{T.TABLE_BY_KEY[shape.table].number}: not read by the LLM: {why}; the rule values are kept"
+        table.findings.append(Finding("budget", [], message, details={"table": shape.table}))
         return
     if answer.values is None:
         table.findings.append(
@@ -202,7 +205,8 @@ def _apply(table: _Table, answer: LLMAnswer, unread: set[str]) -> None:
                 "llm_failed",
                 [],
                 f"{T.TABLE_BY_KEY[shape.table].number}: the LLM could not read it ({answer.error}); the rule values are kept",
-                details={k: v for k, v in answer.record().items() if k in ("attempts", "input_tokens", "output_tokens", "last_reply")},
+                details={"table": shape.table}
+                | {k: v for k, v in answer.record().items() if k in ("attempts", "input_tokens", "output_tokens", "last_reply")},
             )
         )
         return
@@ -220,10 +224,11 @@ def _apply(table: _Table, answer: LLMAnswer, unread: set[str]) -> None:
     table.findings = kept + merged.findings + validate(shape.table, shape, merged.values)
 
 
-def _provenance(table: _Table, lines: str, doc: Document) -> dict:
+def _provenance(table: _Table, lines: str, doc: Document, printed: Document) -> dict:
     """Where a table's values were read: its line range and, per cell, the source line and the
     page (PDF) or table ordinal (HTML, DOCX, PDF) so a reviewer can find the printed number,
-    and which path read it (rules, llm, both, disagreement) when the LLM was asked."""
+    and which path read it (rules, llm, both, disagreement) when the LLM was asked. `text` is
+    the table's lines as printed ([number, text] pairs), so a review needs no source file."""
     by_number = {line.number: line for line in doc.lines}
     cells: dict[str, dict] = {}
     for path, number in table.result.lines.items():
@@ -237,6 +242,10 @@ def _provenance(table: _Table, lines: str, doc: Document) -> dict:
     if pages:
         out["pages"] = f"{pages[0]}-{pages[-1]}" if len(pages) > 1 else str(pages[0])
     out["cells"] = cells
+    first, last = (int(n) for n in lines.split("-"))
+    out["text"] = [
+        [line.number, text] for line in printed.lines if first <= line.number <= last and (text := line.pipe_text).strip()
+    ]
     return out
 
 

@@ -65,7 +65,7 @@ def response_model(shape: T.Shape) -> type[BaseModel]:
 
 def region_text(lines: list[Line]) -> str:
     """The located table as compact text: one source line per line, cells separated by " | "."""
-    return "\n".join(" | ".join(cell.text for cell in line.cells) for line in lines if line.cells)
+    return "\n".join(line.pipe_text for line in lines if line.cells)
 
 
 def messages(shape: T.Shape, text: str) -> list[dict[str, str]]:

@@ -21,13 +21,19 @@ def to_jsonl(result: dict) -> str:
     return json.dumps(result, ensure_ascii=False) + "\n"
 
 
+def shape_of(result: dict, table: str) -> T.Shape:
+    """The declared shape of one table of a result (by its variant, rows and columns)."""
+    rows = result.get(table) or {}
+    variant = result.get("table_shapes", {}).get(table) or result["report"].get("template")
+    columns = {c for row in rows.values() for c in row if c != T.AMOUNT_UNIT_KEY}
+    return T.shape_for(table, variant, set(rows), columns)
+
+
 def cells(result: dict) -> Iterator[dict]:
     """One record per cell, in template order, with the Chinese labels."""
     for table in T.TABLES:
         rows = result.get(table.key) or {}
-        variant = result.get("table_shapes", {}).get(table.key) or result["report"].get("template")
-        columns = {c for row in rows.values() for c in row}
-        shape = T.shape_for(table.key, variant, set(rows), columns)
+        shape = shape_of(result, table.key)
         for row in shape.rows:
             if row.key not in rows:
                 continue

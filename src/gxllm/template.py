@@ -40,6 +40,11 @@ class Row:
     anchor: str  # regex on normalised, whitespace-free text
     columns: tuple[Column, ...] = ()  # 表二 rows carry their own columns
     result: bool = False  # 表三: one of the rows summed by T3-results
+    short: str = ""  # 表三: how the template's own notes name the row (一, (三)1, 三(七)…)
+
+    @property
+    def short_label(self) -> str:
+        return self.short or self.label
 
 
 @dataclass(frozen=True)
@@ -132,30 +137,31 @@ TOTAL_COLUMN = Column("total", "总计")
 SUBTOTAL_MARKER = r"小计"
 
 _T3_HEAD = (
-    Row("new_received", "一、本年新收政府信息公开申请数量", r"本年新收"),
-    Row("carried_over", "二、上年结转政府信息公开申请数量", r"上年结转"),
-    Row("granted", "三、本年度办理结果 (一)予以公开", r"予以公开", result=True),
-    Row("partially_granted", "(二)部分公开", r"部分公开", result=True),
-    Row("withheld_state_secret", "(三)不予公开 1.属于国家秘密", r"国家秘密", result=True),
-    Row("withheld_prohibited_by_law", "(三) 2.其他法律行政法规禁止公开", r"其他法律行政", result=True),
-    Row("withheld_security_stability", "(三) 3.危及“三安全一稳定”", r"危及|三安全一稳定", result=True),
-    Row("withheld_third_party", "(三) 4.保护第三方合法权益", r"第三方合法权益", result=True),
-    Row("withheld_internal_affairs", "(三) 5.属于三类内部事务信息", r"内部事务", result=True),
-    Row("withheld_process_info", "(三) 6.属于四类过程性信息", r"过程性信息", result=True),
-    Row("withheld_enforcement_file", "(三) 7.属于行政执法案卷", r"执法案卷", result=True),
-    Row("withheld_query_matter", "(三) 8.属于行政查询事项", r"行政查询", result=True),
-    Row("unavailable_not_held", "(四)无法提供 1.本机关不掌握相关政府信息", r"不掌握", result=True),
-    Row("unavailable_needs_creation", "(四) 2.没有现成信息需要另行制作", r"没有现成信息|另行制作", result=True),
-    Row("unavailable_unclear", "(四) 3.补正后申请内容仍不明确", r"补正后申请|仍不明确", result=True),
-    Row("not_processed_complaint", "(五)不予处理 1.信访举报投诉类申请", r"信访举报", result=True),
-    Row("not_processed_duplicate", "(五) 2.重复申请", r"重复申请", result=True),
-    Row("not_processed_publication", "(五) 3.要求提供公开出版物", r"公开出版物", result=True),
-    Row("not_processed_excessive", "(五) 4.无正当理由大量反复申请", r"大量反复", result=True),
+    Row("new_received", "一、本年新收政府信息公开申请数量", r"本年新收", short="一"),
+    Row("carried_over", "二、上年结转政府信息公开申请数量", r"上年结转", short="二"),
+    Row("granted", "三、本年度办理结果 (一)予以公开", r"予以公开", result=True, short="(一)"),
+    Row("partially_granted", "(二)部分公开", r"部分公开", result=True, short="(二)"),
+    Row("withheld_state_secret", "(三)不予公开 1.属于国家秘密", r"国家秘密", result=True, short="(三)1"),
+    Row("withheld_prohibited_by_law", "(三) 2.其他法律行政法规禁止公开", r"其他法律行政", result=True, short="(三)2"),
+    Row("withheld_security_stability", "(三) 3.危及“三安全一稳定”", r"危及|三安全一稳定", result=True, short="(三)3"),
+    Row("withheld_third_party", "(三) 4.保护第三方合法权益", r"第三方合法权益", result=True, short="(三)4"),
+    Row("withheld_internal_affairs", "(三) 5.属于三类内部事务信息", r"内部事务", result=True, short="(三)5"),
+    Row("withheld_process_info", "(三) 6.属于四类过程性信息", r"过程性信息", result=True, short="(三)6"),
+    Row("withheld_enforcement_file", "(三) 7.属于行政执法案卷", r"执法案卷", result=True, short="(三)7"),
+    Row("withheld_query_matter", "(三) 8.属于行政查询事项", r"行政查询", result=True, short="(三)8"),
+    Row("unavailable_not_held", "(四)无法提供 1.本机关不掌握相关政府信息", r"不掌握", result=True, short="(四)1"),
+    Row("unavailable_needs_creation", "(四) 2.没有现成信息需要另行制作", r"没有现成信息|另行制作", result=True, short="(四)2"),
+    Row("unavailable_unclear", "(四) 3.补正后申请内容仍不明确", r"补正后申请|仍不明确", result=True, short="(四)3"),
+    Row("not_processed_complaint", "(五)不予处理 1.信访举报投诉类申请", r"信访举报", result=True, short="(五)1"),
+    Row("not_processed_duplicate", "(五) 2.重复申请", r"重复申请", result=True, short="(五)2"),
+    Row("not_processed_publication", "(五) 3.要求提供公开出版物", r"公开出版物", result=True, short="(五)3"),
+    Row("not_processed_excessive", "(五) 4.无正当理由大量反复申请", r"大量反复", result=True, short="(五)4"),
     Row(
         "not_processed_confirmation",
         "(五) 5.要求行政机关确认或重新出具已获取信息",
         r"确认或重新出具|要求行政机关确认",
         result=True,
+        short="(五)5",
     ),
 )
 _T3_OTHER = {
@@ -165,20 +171,22 @@ _T3_OTHER = {
             "(六)其他处理 1.申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请",
             r"无正当理由逾期|逾期不补正",
             result=True,
+            short="(六)1",
         ),
         Row(
             "other_unpaid_fee",
             "(六) 2.申请人逾期未按收费通知要求缴纳费用、行政机关不再处理其政府信息公开申请",
             r"逾期未按收费|收费通知",
             result=True,
+            short="(六)2",
         ),
-        Row("other_misc", "(六) 3.其他", r"3[.、,]?其他(?!法律)", result=True),
+        Row("other_misc", "(六) 3.其他", r"3[.、,]?其他(?!法律)", result=True, short="(六)3"),
     ),
-    "2019": (Row("other_processing", "(六)其他处理", r"其他处理", result=True),),
+    "2019": (Row("other_processing", "(六)其他处理", r"其他处理", result=True, short="(六)"),),
 }
 _T3_TAIL = (
-    Row("total_processed", "(七)总计", r"\(七\)总计|七\)?总计|总计"),
-    Row("carried_forward", "四、结转下年度继续办理", r"结转下年"),
+    Row("total_processed", "(七)总计", r"\(七\)总计|七\)?总计|总计", short="三(七)"),
+    Row("carried_forward", "四、结转下年度继续办理", r"结转下年", short="四"),
 )
 # Which (六) shape a 表三 has is read from the table: any 2021 sub-row decides it.
 APPLICATIONS_2021_MARKER = r"无正当理由逾期|逾期不补正|逾期未按收费|收费通知"
