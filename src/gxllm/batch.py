@@ -242,11 +242,11 @@ def _compare(earlier: dict, later: dict, year: int, found: dict[str, list[Findin
             )
 
 
-def apply_cross_year(journal: Journal, results: list[dict]) -> int:
-    """Re-run the cross-year check over everything the journal holds (updating `results` in
-    place and in the journal); returns the number of mismatching cells."""
+def refresh_cross_year(results: list[dict]) -> tuple[list[dict], int]:
+    """Re-run the cross-year check over all results, updating their findings and status in
+    place; returns the results that changed and the number of mismatching cells."""
     found = cross_year(results)
-    mismatches = 0
+    changed, mismatches = [], 0
     for result in results:
         old = [f for f in result["findings"] if f["kind"] == "cross_year"]
         new = [f.to_dict() for f in found.get(result["report_id"], [])]
@@ -257,8 +257,15 @@ def apply_cross_year(journal: Journal, results: list[dict]) -> int:
         if result["status"] != "failed":
             needs = any(f["kind"] not in INFORMATIONAL for f in result["findings"])
             result["status"] = "review" if needs else "ok"
-        journal.update(result)
-    return mismatches // 2
+        changed.append(result)
+    return changed, mismatches // 2
+
+
+def apply_cross_year(journal: Journal, results: list[dict]) -> int:
+    """The cross-year check over everything the journal holds, stored; returns the mismatches."""
+    changed, mismatches = refresh_cross_year(results)
+    journal.update_all(changed)
+    return mismatches
 
 
 # --- outputs ------------------------------------------------------------------------------------
@@ -298,6 +305,25 @@ def summarise(results: list[dict], counts: dict, options: BatchOptions, currency
         "reports_per_second": round(counts["processed"] / seconds, 1) if seconds and counts["processed"] else None,
         "pipeline": PIPELINE,
     }
+
+
+def refresh_summary(out: Path, results: list[dict]) -> dict:
+    """summary.json after the results changed without a run (`gxllm apply`): the run's own
+    figures stay, the status counts, cross-year mismatches and reviewed cells are recounted."""
+    path = out / "summary.json"
+    summary = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"reports": len(results)}
+    statuses: dict[str, int] = {}
+    for r in results:
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    summary["status"] = dict(sorted(statuses.items()))
+    summary["cross_year_mismatches"] = sum(f["kind"] == "cross_year" for r in results for f in r["findings"]) // 2
+    summary["human_decisions"] = sum(
+        c.get("source") == "human"
+        for r in results
+        for table in (r.get("provenance") or {}).values()
+        for c in table.get("cells", {}).values()
+    )
+    return summary
 
 
 def _atomic(path: Path, text: str) -> None:

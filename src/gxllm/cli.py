@@ -19,6 +19,7 @@ from contextlib import ExitStack
 
 from . import __version__
 from .errors import GxllmError, InputError
+from .findings import INFORMATIONAL
 
 EXIT_OK, EXIT_REVIEW, EXIT_FAILED = 0, 1, 2
 
@@ -233,6 +234,114 @@ def _print_summary(summary: dict, out) -> None:
     print("\n".join(lines), file=sys.stderr)
 
 
+REVIEW_FORMATS = {".html": "html", ".htm": "html", ".csv": "csv", ".md": "md"}
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    """Write a review of the reports that need a person: each conflicting cell, why, and the source text.
+
+    INPUT is a batch run folder, its results.jsonl, or the JSON of `gxllm extract`. The HTML page
+    is one self-contained file (it opens offline, from a USB stick): a summary, then one section
+    per report in review with its tables drawn as the template prints them, the conflicting
+    cells marked, the rule and LLM values, the arithmetic of every failing identity and the
+    printed text around the table. The CSV has one row per conflicting cell with a blank
+    resolved_value and note for the reviewer; `gxllm apply` takes it back.
+
+    Examples:
+      gxllm review run1/ -o review.html
+      gxllm review run1/ -o review.csv                   # one row per cell, for a spreadsheet
+      gxllm review run1/ --format md                     # for an issue tracker or e-mail
+      gxllm extract report.pdf -o report.json && gxllm review report.json -o review.html
+    """
+    from .results_io import load_results, write_atomic
+    from .review import review, summary, to_csv, to_markdown
+
+    fmt = args.format or REVIEW_FORMATS.get(os.path.splitext(args.output or "")[1].lower(), "html")
+    results = load_results(args.input).results
+    reviews = review(results)
+    if fmt == "csv":
+        text = to_csv(reviews)
+    elif fmt == "md":
+        text = to_markdown(results, reviews)
+    else:
+        from .review_html import render_html
+
+        text = render_html(results, reviews, title=f"gxllm review: {args.input}")
+    if args.output:
+        from pathlib import Path
+
+        write_atomic(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    if not args.quiet:
+        shown = summary(results, reviews)
+        status = shown["status"]
+        print(
+            f"{args.output or 'review'}: {status['review']} report(s) to review, {shown['conflicting_cells']} conflicting "
+            f"cell(s); {status['ok']} ok, {status['failed']} failed",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    """Write a reviewer's decisions back into the results and check every identity again.
+
+    RESULTS is what `gxllm review` read (a run folder, results.jsonl or extract JSON);
+    DECISIONS is its CSV with resolved_value (a number, or blank/空 for an empty source cell)
+    and note filled in where the reviewer decided. Rows left blank stay open. Decided cells get
+    provenance `human` with the note and their previous value. Any bad row (unknown report or
+    cell, not a number) is reported with its line number and nothing is changed. A run folder's
+    journal, results.jsonl, cells.csv and summary.json are all updated.
+
+    Examples:
+      gxllm review run1/ -o review.csv       # fill in resolved_value and note, then:
+      gxllm apply run1/ review.csv
+      gxllm apply run1/ review.csv --dry-run # check the file and show what would change
+
+    Exit status: 0 no report needs review any more, 1 some still do (listed), 2 bad rows or input.
+    """
+    from .apply import apply, read_decisions
+    from .batch import refresh_cross_year
+    from .results_io import load_results, save_results
+
+    try:
+        with open(args.decisions, encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
+    except UnicodeDecodeError:
+        raise InputError(f"{args.decisions}: not UTF-8; save the CSV as UTF-8 (Excel: CSV UTF-8)") from None
+    except FileNotFoundError:
+        raise InputError(f"{args.decisions}: no such file") from None
+    results = load_results(args.results)
+    decisions = read_decisions(text, args.decisions, results.results)
+    changed = apply(results.results, decisions)
+    if results.kind == "run":  # a decided 结转 cell may settle (or raise) a cross-year mismatch
+        ids = {r["report_id"] for r in changed}
+        changed += [r for r in refresh_cross_year(results.results)[0] if r["report_id"] not in ids]
+    if not args.dry_run and changed:
+        save_results(results, changed)
+    _print_applied(results.results, changed, decisions, args)
+    return EXIT_REVIEW if any(r["status"] == "review" for r in results.results) else EXIT_OK
+
+
+def _print_applied(results: list[dict], changed: list[dict], decisions, args: argparse.Namespace) -> None:
+    from .review import report_id_of
+
+    verb = "would apply" if args.dry_run else "applied"
+    reports = len({d.report_id for d in decisions})
+    lines = [f"{verb} {len(decisions)} decision(s) to {reports} report(s); {len(changed)} result(s) changed"]
+    for result in results:
+        if result["status"] != "review":
+            continue
+        report = result["report"]
+        name = " ".join(str(x) for x in (report.get("agency"), report.get("year")) if x)
+        lines.append(f"still open: {report_id_of(result)} {name} ({result['source']['name']})")
+        lines += [f"  {f['kind']}: {f['message']}" for f in result["findings"] if f["kind"] not in INFORMATIONAL]
+    if len(lines) == 1:
+        lines.append("nothing left to review")
+    print("\n".join(lines))
+
+
 def _check_encoding(name: str) -> None:
     try:
         codecs.lookup(name)
@@ -359,6 +468,16 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--encoding", metavar="NAME", help="decode text inputs with this encoding")
     batch.add_argument("--no-cache", action="store_true", help="ask the LLM again even for cached answers")
     _llm_options(batch)
+    review = command("review", cmd_review)
+    review.add_argument("input", metavar="INPUT", help="a batch run folder, results.jsonl, or extract JSON")
+    review.add_argument("-f", "--format", choices=("html", "csv", "md"),
+                        help="html (default), csv (one row per conflicting cell) or md; default from -o's suffix")
+    review.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
+    review.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    apply = command("apply", cmd_apply)
+    apply.add_argument("results", metavar="RESULTS", help="the run folder, results.jsonl or extract JSON reviewed")
+    apply.add_argument("decisions", metavar="DECISIONS", help="the review CSV with resolved_value filled in")
+    apply.add_argument("--dry-run", action="store_true", help="check the decisions and show the outcome; write nothing")
     config = command("config", cmd_config)
     _llm_options(config)
     local = command("local-model", cmd_local_model)
@@ -375,7 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except GxllmError as error:
-        _error(str(error))
+        for line in str(error).splitlines():  # several bad rows: one line each
+            _error(line)
         return EXIT_FAILED
     except BrokenPipeError:  # `gxllm extract … | head`: the reader has what it wanted
         sys.stderr.close()

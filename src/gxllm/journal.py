@@ -152,17 +152,19 @@ class Journal:
             ],
         )  # fmt: skip
 
-    def update(self, result: dict) -> None:
-        """Replace a stored result after a whole-batch check (cross-year) changed its findings."""
-        rid = result["report_id"]
+    def update_all(self, results: list[dict]) -> None:
+        """Replace stored results changed after extraction (the cross-year check, a reviewer's
+        decisions), all in one transaction: never some of them."""
         with self.transaction():
-            self.db.execute(
-                "UPDATE reports SET status = ?, result = ? WHERE id = ?",
-                (result["status"], json.dumps(result, ensure_ascii=False), rid),
-            )
-            for table in ("cells", "findings", "llm_calls"):
-                self.db.execute(f"DELETE FROM {table} WHERE report_id = ?", (rid,))
-            self._children(rid, result, cell_rows(result))
+            for result in results:
+                rid = result["report_id"]
+                self.db.execute(
+                    "UPDATE reports SET status = ?, result = ? WHERE id = ?",
+                    (result["status"], json.dumps(result, ensure_ascii=False), rid),
+                )
+                for table in ("cells", "findings", "llm_calls"):
+                    self.db.execute(f"DELETE FROM {table} WHERE report_id = ?", (rid,))
+                self._children(rid, result, cell_rows(result))
 
     def result_lines(self) -> Iterator[str]:
         """The stored results as JSON lines, in source order (results.jsonl)."""

@@ -1,0 +1,213 @@
+"""`gxllm apply`: a reviewer's decisions back into the results, then every identity again.
+
+Pure: decisions text and results in, new results out. A decision is a row of review.csv with a
+`resolved_value`; rows left blank are still open and are skipped. Every row is checked before
+anything changes (the report and cell exist, the value is a number the column can hold, no two
+rows decide one cell differently), and every bad row is reported, so a file with one bad row
+changes nothing.
+
+A decided cell takes the value with provenance `human` (and the note, and the value it had); the
+findings about that cell are settled, and the identities of its table are checked again, so a
+report is `ok` only if the decided values make every identity hold.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import unicodedata
+from dataclasses import dataclass
+
+from . import template as T
+from .errors import GxllmError
+from .extract import UNREAD
+from .findings import INFORMATIONAL
+from .output import shape_of
+from .review import CONFLICT_FIELDS, report_id_of
+from .validate import number, validate
+
+REQUIRED = ("report_id", "cell", "resolved_value")
+BLANK_WORDS = ("blank", "空", "空白")  # a resolved value meaning "the source cell is blank"
+# Findings that stand for the LLM path of a whole table: settled once a person has decided
+# that table's cells and its identities hold.
+LLM_TABLE_KINDS = ("llm_failed", "llm_not_configured", "budget")
+
+
+class DecisionError(GxllmError):
+    """Bad rows in a decisions file; `problems` has one line each, with its line number."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Decision:
+    line: int
+    report_id: str
+    cell: str  # table.row.column
+    value: int | float | None
+    note: str
+
+    @property
+    def table(self) -> str:
+        return self.cell.split(".")[0]
+
+
+def _number(text: str) -> int | float | None:
+    """A reviewer's number: 12, 1,234, １２, 96171.6, -3; blank/空 for an empty source cell."""
+    text = unicodedata.normalize("NFKC", text).strip().replace(",", "")
+    if text.lower() in BLANK_WORDS:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)  # ValueError: not a number
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(text) from None
+        return int(value) if value.is_integer() else value
+
+
+def read_decisions(text: str, name: str, results: list[dict]) -> list[Decision]:
+    """The filled-in rows of a review CSV, each checked against the results it is meant for;
+    raises DecisionError listing every bad row."""
+    text = text.removeprefix("\ufeff")  # Excel saves CSV with a BOM
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = [c for c in REQUIRED if c not in (reader.fieldnames or ())]
+    if missing:
+        raise DecisionError(
+            [f"{name}: no {', '.join(missing)} column; start from the CSV of gxllm review --format csv "
+             f"(columns {', '.join(CONFLICT_FIELDS)})"]
+        )  # fmt: skip
+    by_id = {report_id_of(r): r for r in results}
+    decisions: dict[tuple[str, str], Decision] = {}
+    problems = []
+    line = 2  # the header is line 1
+    for row in reader:
+        start, line = line, reader.line_num + 1
+        resolved = (row.get("resolved_value") or "").strip()
+        if not resolved:
+            continue
+        rid, cell = (row["report_id"] or "").strip(), (row["cell"] or "").strip()
+        try:
+            decision = Decision(start, rid, cell, _number(resolved), (row.get("note") or "").strip())
+        except ValueError:
+            problems.append(f"{name} line {start}: resolved_value {resolved!r} is not a number (write 12, 96171.6 or blank)")
+            continue
+        problem = _misfit(decision, by_id.get(rid))
+        earlier = decisions.setdefault((rid, cell), decision)
+        if not problem and earlier.value != decision.value:
+            problem = f"{cell} of report {rid} is decided differently on line {earlier.line}"
+        if problem:
+            problems.append(f"{name} line {start}: {problem}")
+    if problems:
+        raise DecisionError(problems)
+    return list(decisions.values())
+
+
+def _misfit(d: Decision, result: dict | None) -> str | None:
+    """Why a decision does not fit its report, or None."""
+    if result is None:
+        return f"no report {d.report_id!r} in these results"
+    column = _column(result, d.cell)
+    if column is None:
+        return f"report {d.report_id} has no cell {d.cell!r}"
+    if d.value is None:
+        return None
+    if column.kind == "count" and (d.value < 0 or not float(d.value).is_integer()):
+        return f"{d.cell} is a count; {number(d.value)} is not a non-negative whole number"
+    if column.kind == "signed" and not float(d.value).is_integer():
+        return f"{d.cell} is a whole number; {number(d.value)} is not"
+    if column.kind == "money" and d.value < 0:
+        return f"{d.cell} is an amount; {number(d.value)} is negative"
+    return None
+
+
+def _column(result: dict, cell: str) -> T.Column | None:
+    parts = cell.split(".")
+    if len(parts) != 3 or parts[0] not in T.TABLE_BY_KEY or result.get("status") == "failed":
+        return None
+    table, row, column = parts
+    shape = shape_of(result, table)
+    row_spec = next((r for r in shape.rows if r.key == row), None)
+    if row_spec is None or row not in (result.get(table) or {}):
+        return None
+    return next((c for c in shape.columns_of(row_spec) if c.key == column), None)
+
+
+def apply(results: list[dict], decisions: list[Decision]) -> list[dict]:
+    """The results with the decisions applied and re-validated; returns the ones that changed
+    (the list is updated in place)."""
+    by_report: dict[str, list[Decision]] = {}
+    for d in decisions:
+        by_report.setdefault(d.report_id, []).append(d)
+    changed = []
+    for index, result in enumerate(results):
+        mine = by_report.get(report_id_of(result))
+        if not mine:
+            continue
+        updated = decide(result, mine)
+        if updated != result:
+            results[index] = updated
+            changed.append(updated)
+    return changed
+
+
+def decide(result: dict, decisions: list[Decision]) -> dict:
+    """One result with its decisions applied, findings settled and identities checked again."""
+    out = copy.deepcopy(result)
+    decided = set()
+    for d in decisions:
+        table, row, column = d.cell.split(".")
+        cells = out.setdefault("provenance", {}).setdefault(table, {"method": "human", "cells": {}}).setdefault("cells", {})
+        place = cells.setdefault(f"{row}.{column}", {})
+        if place.get("source") != "human":
+            place["previous"] = out[table][row][column]
+        out[table][row][column] = d.value
+        place["source"] = "human"
+        place["note"] = d.note
+        if not d.note:
+            del place["note"]
+        decided.add(d.cell)
+    return revalidate(out, decided)
+
+
+def revalidate(result: dict, decided: set[str]) -> dict:
+    """Settle the findings about decided cells and check the identities of their tables again."""
+    tables = {cell.split(".")[0] for cell in decided}
+    findings = []
+    for finding in result["findings"]:
+        table = _table_of(finding)
+        if finding["kind"] == "identity" and table in tables:
+            continue  # checked again below
+        cells = finding["cells"]
+        if any(c in decided for c in cells):
+            cells = [c for c in cells if c not in decided]
+            if not cells:
+                continue
+            finding = {**finding, "cells": cells}
+        findings.append(finding)
+    for table in sorted(tables):
+        shape = shape_of(result, table)
+        unread = {c for f in findings if f["kind"] in UNREAD and _table_of(f) == table for c in f["cells"]}
+        failing = validate(table, shape, result[table], unread)
+        findings += [f.to_dict() for f in failing]
+        open_cells = any(
+            _table_of(f) == table and f["kind"] not in INFORMATIONAL and f["kind"] not in LLM_TABLE_KINDS for f in findings
+        )
+        if not open_cells:  # what the LLM was asked for (or could not do) a person has done
+            findings = [f for f in findings if not (_table_of(f) == table and f["kind"] in LLM_TABLE_KINDS)]
+        if not failing:  # llm_unverified says identities fail with the LLM's cells; they hold now
+            findings = [f for f in findings if not (_table_of(f) == table and f["kind"] == "llm_unverified")]
+    result["findings"] = findings
+    if result["status"] != "failed":
+        result["status"] = "review" if any(f["kind"] not in INFORMATIONAL for f in findings) else "ok"
+    return result
+
+
+def _table_of(finding: dict) -> str | None:
+    if finding.get("table"):
+        return finding["table"]
+    first = next(iter(finding["cells"]), "")
+    return first.split(".")[0] or None

@@ -1,0 +1,102 @@
+"""Results on disk, for `review` and `apply`: a batch run folder, a results.jsonl, or the JSON
+of `gxllm extract` (one object or an array). Writing is all-or-nothing: the run folder's journal
+in one transaction (then its output files rewritten from it), a file by write-and-rename."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from .errors import InputError
+
+
+@dataclass
+class ResultSet:
+    path: Path
+    kind: Literal["run", "jsonl", "json"]
+    results: list[dict]
+    single: bool = False  # a .json holding one object, not an array
+
+
+def load_results(spec: str) -> ResultSet:
+    """The results at `spec`; raises InputError with what to give instead."""
+    path = Path(spec)
+    if path.is_dir():
+        if (path / "gxllm.sqlite").exists():
+            from .journal import Journal
+
+            journal = Journal(path / "gxllm.sqlite")
+            try:
+                return ResultSet(path, "run", journal.results())
+            finally:
+                journal.close()
+        if (path / "results.jsonl").exists():
+            return load_results(str(path / "results.jsonl"))
+        raise InputError(f"{spec}: not a batch run folder (no gxllm.sqlite or results.jsonl in it)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{spec}: no such file or folder") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{spec}: not gxllm results (not UTF-8 JSON); give a run folder, results.jsonl or extract JSON") from None
+    except OSError as error:
+        raise InputError(f"{spec}: {error.strerror or error}") from None
+    kind: Literal["jsonl", "json"] = "jsonl" if path.suffix == ".jsonl" else "json"
+    results: list = []
+    single = False
+    if kind == "json":
+        try:
+            data = json.loads(text)
+            single = isinstance(data, dict)
+            results = [data] if single else data
+        except json.JSONDecodeError as error:
+            if error.msg != "Extra data":  # several objects, one per line: JSON Lines
+                raise InputError(f"{spec} line {error.lineno}: not JSON ({error.msg})") from None
+            kind = "jsonl"
+    if kind == "jsonl":
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                results.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise InputError(f"{spec} line {number}: not JSON ({error.msg})") from None
+    if not isinstance(results, list):
+        results = [results]
+    for number, result in enumerate(results, 1):
+        if not isinstance(result, dict) or "status" not in result or "report" not in result:
+            raise InputError(f"{spec}: result {number} is not a gxllm result (no 'status' and 'report'); was it made by gxllm extract or batch?")
+    return ResultSet(path, kind, results, single)
+
+
+def save_results(results: ResultSet, changed: list[dict]) -> None:
+    """Write the results back where they came from; `changed` are the ones to store again."""
+    if results.kind == "run":
+        from .batch import refresh_summary, write_outputs
+        from .journal import Journal
+
+        journal = Journal(results.path / "gxllm.sqlite")
+        try:
+            journal.update_all(changed)
+            write_outputs(results.path, journal, refresh_summary(results.path, results.results))
+        finally:
+            journal.close()
+        return
+    if results.kind == "jsonl":
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results.results)
+    else:
+        payload = results.results[0] if results.single else results.results
+        text = json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
+    write_atomic(results.path, text)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write whole, then rename: a reader never sees a half-written file."""
+    folder = path.resolve().parent
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, delete=False, newline="") as tmp:
+        tmp.write(text)
+    os.replace(tmp.name, path)

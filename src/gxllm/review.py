@@ -1,0 +1,349 @@
+"""The review: which cells of which reports a person has to decide, and why.
+
+Pure: results in, conflicts out. A conflict is one cell, with every finding that names it:
+the two paths read it differently (`disagreement`), only the LLM read it and an identity fails
+(`llm_unverified`), the rules could not read it (`unreadable`, `missing`, `unassigned`), it
+differs from the other year's report (`cross_year`), or an identity over it fails. An identity
+names all its cells, most of them innocent; the suspects are the cells that lie in the most
+failing identities (a misread cell breaks its row and its column; a total the agency printed
+wrongly breaks one identity, and then all its cells are suspects). Every failing identity has
+at least one suspect, so nothing that fails is left without a cell to decide.
+
+Findings that name no cell (the LLM failed or was not configured, a table is absent) are
+notes on their table or report.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+from . import template as T
+from .findings import INFORMATIONAL
+from .journal import report_id
+from .output import shape_of
+from .validate import number
+
+Number = int | float | None
+
+# The columns of review.csv, in order; `apply` reads report_id, cell, resolved_value and note.
+CONFLICT_FIELDS = (
+    "report_id", "agency", "year", "source", "table", "row_label", "column_label", "cell", "value",
+    "rules_value", "llm_value", "kinds", "identity_failures", "resolved_value", "note",
+)  # fmt: skip
+
+# How each kind is named for a reviewer (Chinese first).
+KIND_LABELS = {
+    "disagreement": "两种读法不一致 disagreement",
+    "identity": "勾稽关系不成立 identity",
+    "llm_unverified": "仅LLM读出且未通过校验 llm_unverified",
+    "unreadable": "无法读取 unreadable",
+    "missing": "缺失 missing",
+    "unassigned": "无法对应到行 unassigned",
+    "cross_year": "与上年报告不一致 cross_year",
+}
+
+
+@dataclass(frozen=True)
+class IdentityFailure:
+    """One failing instance of an identity, with its arithmetic as a reviewer checks it."""
+
+    identity: str  # T3-flow …
+    where: str  # the row or column it runs along (总计, 自然人…)
+    arithmetic: str  # 一+二: 6+1=7 ≠ 三(七)+四: 6+0=6
+    cells: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.identity} {self.where}"
+
+
+@dataclass
+class Conflict:
+    report_id: str
+    table: str
+    row: str
+    column: str
+    row_label: str
+    column_label: str
+    value: Number  # what the result holds now
+    rules_value: Number | str  # "" where the rules did not read the cell
+    llm_value: Number | str  # "" where the LLM was not asked or did not answer
+    kinds: list[str] = field(default_factory=list)
+    identities: list[IdentityFailure] = field(default_factory=list)  # failing instances over this cell
+    rules_satisfies: list[str] = field(default_factory=list)
+    llm_satisfies: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)  # the non-identity findings' own words
+
+    @property
+    def path(self) -> str:
+        return f"{self.table}.{self.row}.{self.column}"
+
+    @property
+    def table_label(self) -> str:
+        return T.TABLE_BY_KEY[self.table].number
+
+
+@dataclass
+class ReportReview:
+    """One report needing review: its conflicts, the other cells of failing identities, and the
+    findings that name no cell."""
+
+    result: dict
+    report_id: str
+    conflicts: list[Conflict]
+    involved: set[str]  # cells of failing identities that are not suspects
+    notes: list[dict]  # findings needing review that name no cell
+
+    @property
+    def report(self) -> dict:
+        return self.result.get("report") or {}
+
+    @property
+    def source(self) -> str | None:
+        return (self.result.get("source") or {}).get("name")
+
+
+def report_id_of(result: dict) -> str:
+    """The id a batch gave the result, or the same id computed for a single `extract` result."""
+    source = result.get("source") or {}
+    return result.get("report_id") or report_id(source.get("name") or "", source.get("sha256"))
+
+
+def _is_cell(path: str) -> bool:
+    return path.count(".") == 2
+
+
+def _label(shape: T.Shape, row: str, column: str) -> tuple[str, str]:
+    row_spec = next((r for r in shape.rows if r.key == row), None)
+    if row_spec is None:
+        return row, column
+    column_spec = next((c for c in shape.columns_of(row_spec) if c.key == column), None)
+    return row_spec.label, column_spec.label if column_spec else column
+
+
+def identity_failure(result: dict, finding: dict) -> IdentityFailure:
+    """The arithmetic of one identity finding, from the values the result holds now."""
+    cells = tuple(finding["cells"])
+    table = cells[0].split(".")[0]
+    shape = shape_of(result, table)
+    values = result.get(table) or {}
+
+    def value(path: str) -> Number:
+        _, row, column = path.split(".")
+        return (values.get(row) or {}).get(column)
+
+    identity = next((i for i in T.SUM_IDENTITIES if i.id == finding.get("identity")), None)
+    if identity is None:  # counts: one cell that is not a count
+        _, row, column = cells[0].split(".")
+        row_label, column_label = _label(shape, row, column)
+        return IdentityFailure(finding.get("identity") or "counts", f"{row_label} / {column_label}", finding["message"], cells)
+    split = len(identity.lhs)
+    _, row, column = cells[0].split(".")
+    if identity.per == "row":
+        where = shape.row(row).label if any(r.key == row for r in shape.rows) else row
+        name = {c.key: c.label for c in shape.columns}
+        term = lambda path: name.get(path.split(".")[2], path)  # noqa: E731
+    else:
+        where = next((c.label for c in shape.columns if c.key == column), column)
+        name = {r.key: r.short_label for r in shape.rows}
+        term = lambda path: name.get(path.split(".")[1], path)  # noqa: E731
+    sides = identity.description.split(" = ")
+    left = _side(sides[0], [(term(p), value(p)) for p in cells[:split]])
+    right = _side(sides[-1], [(term(p), value(p)) for p in cells[split:]])
+    return IdentityFailure(identity.id, where, f"{left} ≠ {right}", cells)
+
+
+def _side(description: str, terms: list[tuple[str, Number]]) -> str:
+    """`一+二: 6+1=7`; a long side shows its non-zero terms by name."""
+    total = number(sum(v or 0 for _, v in terms))
+    if len(terms) == 1:
+        return f"{terms[0][0]}: {number(terms[0][1])}"
+    if len(terms) <= 6:
+        return f"{'+'.join(n for n, _ in terms)}: {'+'.join(number(v) for _, v in terms)}={total}"
+    shown = [f"{n} {number(v)}" for n, v in terms if v]
+    return f"{description.replace(' ', '')}: {' + '.join(shown) or '0'} = {total}"
+
+
+def review_report(result: dict) -> ReportReview | None:
+    """The conflicts of one result, or None when it needs no review."""
+    if result.get("status") != "review":
+        return None
+    rid = report_id_of(result)
+    findings = [f for f in result.get("findings", []) if f["kind"] not in INFORMATIONAL]
+    identity_findings = [f for f in findings if f["kind"] == "identity" and f["cells"]]
+    failures = [identity_failure(result, f) for f in identity_findings]
+    # How many failing identities run through each cell: the suspects are each identity's maxima.
+    weight: dict[str, int] = {}
+    for failure in failures:
+        for cell in set(failure.cells):
+            weight[cell] = weight.get(cell, 0) + 1
+    suspects: set[str] = set()
+    for failure in failures:
+        most = max(weight[c] for c in failure.cells)
+        suspects.update(c for c in failure.cells if weight[c] == most)
+
+    conflicts: dict[str, Conflict] = {}
+
+    def conflict(path: str) -> Conflict:
+        if path not in conflicts:
+            table, row, column = path.split(".")
+            row_label, column_label = _label(shape_of(result, table), row, column)
+            value = ((result.get(table) or {}).get(row) or {}).get(column)
+            source = (result.get("provenance", {}).get(table, {}).get("cells", {}).get(f"{row}.{column}") or {}).get("source")
+            rules_value = "" if source == "llm" else value
+            llm_value = value if source in ("llm", "both") else ""
+            conflicts[path] = Conflict(rid, table, row, column, row_label, column_label, value, rules_value, llm_value)
+        return conflicts[path]
+
+    notes = []
+    for finding in findings:
+        cells = [c for c in finding["cells"] if _is_cell(c)]
+        if not cells:
+            notes.append(finding)
+            continue
+        if finding["kind"] == "identity":
+            continue
+        for path in cells:
+            item = conflict(path)
+            if finding["kind"] not in item.kinds:
+                item.kinds.append(finding["kind"])
+            item.messages.append(finding["message"])
+            if finding["kind"] == "disagreement":
+                item.rules_value, item.llm_value = finding.get("rules_value"), finding.get("llm_value")
+                item.rules_satisfies = list(finding.get("rules_satisfies", []))
+                item.llm_satisfies = list(finding.get("llm_satisfies", []))
+    for path in sorted(suspects, key=_template_order(result)):
+        conflict(path).kinds.append("identity")
+    for failure in failures:
+        for path in failure.cells:
+            if path in conflicts:
+                conflicts[path].identities.append(failure)
+    ordered = sorted(conflicts.values(), key=lambda c: _template_order(result)(c.path))
+    involved = {c for f in failures for c in f.cells} - set(conflicts)
+    return ReportReview(result, rid, ordered, involved, notes)
+
+
+def _template_order(result: dict):
+    """A sort key that puts cells in the order the template prints them."""
+    order: dict[str, int] = {}
+    for table in T.TABLES:
+        for row, column in shape_of(result, table.key).cell_paths():
+            order[f"{table.key}.{row.key}.{column.key}"] = len(order)
+    return lambda path: order.get(path, len(order))
+
+
+def review(results: list[dict]) -> list[ReportReview]:
+    return [r for r in map(review_report, results) if r is not None]
+
+
+def summary(results: list[dict], reviews: list[ReportReview]) -> dict:
+    """What the top of the review shows: counts by status, conflicts by kind and identity, cost."""
+    statuses: dict[str, int] = {}
+    for result in results:
+        statuses[result.get("status", "failed")] = statuses.get(result.get("status", "failed"), 0) + 1
+    by_kind: dict[str, int] = {}
+    by_identity: dict[str, int] = {}
+    for item in reviews:
+        for c in item.conflicts:
+            for kind in c.kinds:
+                by_kind[kind] = by_kind.get(kind, 0) + 1
+        for f in item.result.get("findings", []):
+            if f["kind"] == "identity":
+                by_identity[f.get("identity")] = by_identity.get(f.get("identity"), 0) + 1
+        for note in item.notes:
+            by_kind[note["kind"]] = by_kind.get(note["kind"], 0) + 1
+    calls = [c for r in results for c in (r.get("llm") or {}).get("calls", [])]
+    return {
+        "reports": len(results),
+        "status": {s: statuses.get(s, 0) for s in ("ok", "review", "failed")},
+        "conflicting_cells": sum(len(r.conflicts) for r in reviews),
+        "by_kind": dict(sorted(by_kind.items(), key=lambda kv: -kv[1])),
+        "by_identity": dict(sorted(by_identity.items())),
+        "llm_calls": len(calls),
+        "input_tokens": sum(c.get("input_tokens", 0) for c in calls),
+        "output_tokens": sum(c.get("output_tokens", 0) for c in calls),
+        "cost": round(sum(c.get("cost", 0.0) for c in calls), 6),
+        "failed": [
+            ((r.get("source") or {}).get("name"), (r.get("findings") or [{"message": ""}])[0]["message"])
+            for r in results
+            if r.get("status") == "failed"
+        ],
+    }
+
+
+def _cell_value(value: Number | str) -> str:
+    return value if isinstance(value, str) else "" if value is None else number(value)
+
+
+def conflict_rows(reviews: list[ReportReview]) -> list[dict]:
+    """One dict per conflicting cell, keyed by CONFLICT_FIELDS: the rows of review.csv."""
+    rows = []
+    for item in reviews:
+        for c in item.conflicts:
+            rows.append(
+                {
+                    "report_id": item.report_id,
+                    "agency": item.report.get("agency") or "",
+                    "year": item.report.get("year") or "",
+                    "source": item.source or "",
+                    "table": c.table_label,
+                    "row_label": c.row_label,
+                    "column_label": c.column_label,
+                    "cell": c.path,
+                    "value": _cell_value(c.value),
+                    "rules_value": _cell_value(c.rules_value),
+                    "llm_value": _cell_value(c.llm_value),
+                    "kinds": " ".join(c.kinds),
+                    "identity_failures": "; ".join(f"{f.name}: {f.arithmetic}" for f in c.identities),
+                    "resolved_value": "",
+                    "note": "",
+                }
+            )
+    return rows
+
+
+def to_csv(reviews: list[ReportReview]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, CONFLICT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(conflict_rows(reviews))
+    return buffer.getvalue()
+
+
+def _md(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(results: list[dict], reviews: list[ReportReview]) -> str:
+    s = summary(results, reviews)
+    status = s["status"]
+    lines = [
+        "# gxllm review",
+        "",
+        f"{s['reports']} reports: {status['ok']} ok, {status['review']} review, {status['failed']} failed; "
+        f"{s['conflicting_cells']} conflicting cells.",
+    ]
+    if s["by_kind"]:
+        lines.append("By kind: " + ", ".join(f"{k} {n}" for k, n in s["by_kind"].items()) + ".")
+    if s["by_identity"]:
+        lines.append("Failing identities: " + ", ".join(f"{k} {n}" for k, n in s["by_identity"].items()) + ".")
+    if s["llm_calls"]:
+        lines.append(f"LLM: {s['llm_calls']} calls, {s['input_tokens']}+{s['output_tokens']} tokens, cost {s['cost']}.")
+    for name, message in s["failed"]:
+        lines.append(f"- failed: {_md(name)}: {_md(message)}")
+    header = ("表 table", "行 row", "列 column", "cell", "现值 value", "规则 rules", "LLM", "问题 kinds", "未通过的勾稽关系 failing identities")
+    for item in reviews:
+        report = item.report
+        lines += ["", f"## {_md(report.get('agency') or '(agency unknown)')} {report.get('year') or ''}".rstrip(), ""]
+        lines.append(f"`{item.report_id}` · {_md(item.source or '')}")
+        for note in item.notes:
+            lines.append(f"- {note['kind']}: {_md(note['message'])}")
+        if item.conflicts:
+            lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            for row in conflict_rows([item]):
+                cells = (row["table"], row["row_label"], row["column_label"], f"`{row['cell']}`", row["value"],
+                         row["rules_value"], row["llm_value"], row["kinds"], row["identity_failures"])  # fmt: skip
+                lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
