@@ -18,6 +18,7 @@ import queue
 import re
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from .findings import INFORMATIONAL, Finding
 from .journal import CELL_FIELDS, Journal, cell_rows, report_id
 from .llm_request import PROMPT_VERSION
 from .normalize import normalize_text, squeeze
+from .results_io import write_atomic
 
 PIPELINE = f"gxllm {__version__}, prompt {PROMPT_VERSION}"
 DOWNLOADS = "downloads"
@@ -273,22 +275,23 @@ def apply_cross_year(journal: Journal, results: list[dict]) -> int:
 
 def write_outputs(out: Path, journal: Journal, summary: dict) -> None:
     """results.jsonl, cells.csv and summary.json, from the journal in source order."""
-    _atomic(out / "results.jsonl", "".join(journal.result_lines()))
+    write_atomic(out / "results.jsonl", "".join(journal.result_lines()))
     rows = (tuple("" if v is None else v for v in row) for row in journal.cell_rows())
     _atomic_csv(out / "cells.csv", [CELL_FIELDS, *rows])
-    _atomic(out / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+    write_atomic(out / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+
+
+def status_counts(results: list[dict]) -> dict[str, int]:
+    return dict(sorted(Counter(r["status"] for r in results).items()))
 
 
 def summarise(results: list[dict], counts: dict, options: BatchOptions, currency: str, mismatches: int) -> dict:
-    statuses: dict[str, int] = {}
-    for r in results:
-        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     calls = [c for r in results for c in (r.get("llm") or {}).get("calls", [])]
     refused = sorted(r["source"]["name"] for r in results if any(f["kind"] == "budget" for f in r["findings"]))
     seconds = counts["seconds"]
     return {
         "reports": len(results),
-        "status": dict(sorted(statuses.items())),
+        "status": status_counts(results),
         "processed_this_run": counts["processed"],
         "already_done": counts["skipped"],
         "llm_calls": sum(not c.get("cached") and not c.get("budget") for c in calls),
@@ -312,10 +315,7 @@ def refresh_summary(out: Path, results: list[dict]) -> dict:
     figures stay, the status counts, cross-year mismatches and reviewed cells are recounted."""
     path = out / "summary.json"
     summary = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"reports": len(results)}
-    statuses: dict[str, int] = {}
-    for r in results:
-        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-    summary["status"] = dict(sorted(statuses.items()))
+    summary["status"] = status_counts(results)
     summary["cross_year_mismatches"] = sum(f["kind"] == "cross_year" for r in results for f in r["findings"]) // 2
     summary["human_decisions"] = sum(
         c.get("source") == "human"
@@ -324,12 +324,6 @@ def refresh_summary(out: Path, results: list[dict]) -> dict:
         for c in table.get("cells", {}).values()
     )
     return summary
-
-
-def _atomic(path: Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, newline="") as tmp:
-        tmp.write(text)
-    os.replace(tmp.name, path)
 
 
 def _atomic_csv(path: Path, rows: Iterable[tuple]) -> None:

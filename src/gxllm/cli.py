@@ -13,7 +13,6 @@ import glob
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
 
@@ -65,11 +64,12 @@ class _Output:
             from .output import to_json
 
             text = to_json(self.results)
-            if self.path:  # write whole, then rename: never a half-written JSON file
-                folder = os.path.dirname(os.path.abspath(self.path))
-                with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, delete=False) as tmp:
-                    tmp.write(text)
-                os.replace(tmp.name, self.path)
+            if self.path:  # never a half-written JSON file
+                from pathlib import Path
+
+                from .results_io import write_atomic
+
+                write_atomic(Path(self.path), text)
             else:
                 self._write(text)
         if self.stream is not sys.stdout:
@@ -229,6 +229,8 @@ def _print_summary(summary: dict, out) -> None:
         f"time         {summary['seconds']:.1f} s" + (f", {summary['reports_per_second']} reports/s" if summary["reports_per_second"] else ""),
         f"written      {out}/results.jsonl, cells.csv, summary.json, gxllm.sqlite",
     ]
+    if summary["status"].get("review"):
+        lines.append(f"next         gxllm review {out} -o review.html   (then gxllm apply {out} review.csv)")
     if summary["left_without_llm_for_budget"]:
         lines.insert(3, f"budget       {len(summary['left_without_llm_for_budget'])} report(s) left without the LLM")
     print("\n".join(lines), file=sys.stderr)
