@@ -230,7 +230,7 @@ def _print_summary(summary: dict, out) -> None:
         f"written      {out}/results.jsonl, cells.csv, summary.json, gxllm.sqlite",
     ]
     if summary["status"].get("review"):
-        lines.append(f"next         gxllm review {out} -o review.html   (then gxllm apply {out} review.csv)")
+        lines.append(f"next         gxllm review {out} -o review.html  (decide, then gxllm apply {out} decisions.csv)")
     if summary["left_without_llm_for_budget"]:
         lines.insert(3, f"budget       {len(summary['left_without_llm_for_budget'])} report(s) left without the LLM")
     print("\n".join(lines), file=sys.stderr)
