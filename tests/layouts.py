@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from gxllm.template import (
     AMOUNT_UNIT_KEY,
     APPLICANT_COLUMNS,
+    APPLICANTS_HEADING,
+    ORGANISATION_GROUP,
     ORGANISATION_COLUMNS,
     REVIEWS_SHAPE,
     SUBTOTAL_COLUMN,
@@ -38,8 +40,8 @@ from gxllm.template import (
 # --- printed text that is not a row/column label ---------------------------------------------
 
 NOTE = "(本列数据的勾稽关系为:第一项加第二项之和,等于第三项加第四项之和)"
-APPLICANT_HEADER = "申请人情况"
-ORG_GROUP = SUBTOTAL_COLUMN.label.removesuffix("小计")  # 法人或其他组织
+APPLICANT_HEADER = APPLICANTS_HEADING
+ORG_GROUP = ORGANISATION_GROUP
 INFO_CONTENT = "信息内容"
 # 表二 is printed in groups, one per item of 第二十条 of the 条例.
 ARTICLE = {

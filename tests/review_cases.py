@@ -22,7 +22,7 @@ from gxllm.template import Shape
 CELL = ("applications", "new_received", "natural_person")
 
 
-def _reader(report: dict, wrong: dict[tuple[str, str, str], int] | None = None):
+def reader_answering(report: dict, wrong: dict[tuple[str, str, str], int] | None = None):
     """An LLM reader that answers the report's own values, except the `wrong` cells."""
 
     def read(shape: Shape, text: str) -> LLMAnswer:
@@ -35,7 +35,7 @@ def _reader(report: dict, wrong: dict[tuple[str, str, str], int] | None = None):
     return read
 
 
-def _extract(report: dict, name: str, **kwargs) -> dict:
+def extract_rendered(report: dict, name: str, **kwargs) -> dict:
     result = extract_bytes(render_pipe_rows(report).encode(), name, **kwargs)
     result["report_id"] = report_id(name, result["source"]["sha256"])
     return result
@@ -43,21 +43,21 @@ def _extract(report: dict, name: str, **kwargs) -> dict:
 
 def consistent(seed: int, name: str | None = None) -> dict:
     report = sample_report(seed)
-    return _extract(report, name or f"reports/ok-{seed}.txt", llm="always", reader=_reader(report))
+    return extract_rendered(report, name or f"reports/ok-{seed}.txt", llm="always", reader=reader_answering(report))
 
 
 def disagreeing(seed: int, name: str | None = None) -> dict:
     report = sample_report(seed)
     table, row, column = CELL
     wrong = {CELL: report[table][row][column] + 1}
-    return _extract(report, name or f"reports/disagree-{seed}.txt", llm="always", reader=_reader(report, wrong))
+    return extract_rendered(report, name or f"reports/disagree-{seed}.txt", llm="always", reader=reader_answering(report, wrong))
 
 
 def misprinted(seed: int, name: str | None = None) -> dict:
     report = copy.deepcopy(sample_report(seed))
     table, row, column = CELL
     report[table][row][column] += 1
-    return _extract(report, name or f"reports/misprint-{seed}.txt", llm="never")
+    return extract_rendered(report, name or f"reports/misprint-{seed}.txt", llm="never")
 
 
 def unreadable(seed: int, name: str | None = None) -> dict:

@@ -42,6 +42,10 @@ KIND_LABELS = {
     "missing": "缺失 missing",
     "unassigned": "无法对应到行 unassigned",
     "cross_year": "与上年报告不一致 cross_year",
+    "llm_not_configured": "需要LLM但未配置 llm_not_configured",
+    "llm_failed": "LLM读取失败 llm_failed",
+    "budget": "预算不足未调用LLM budget",
+    "absent": "未找到该表 absent",
 }
 
 

@@ -135,6 +135,9 @@ ORGANISATION_COLUMNS = APPLICANT_COLUMNS[1:]
 SUBTOTAL_COLUMN = Column("legal_person_subtotal", "法人或其他组织小计")
 TOTAL_COLUMN = Column("total", "总计")
 SUBTOTAL_MARKER = r"小计"
+# Header words of the printed 表三 that name groups of columns, not columns.
+APPLICANTS_HEADING = "申请人情况"
+ORGANISATION_GROUP = SUBTOTAL_COLUMN.label.removesuffix("小计")  # 法人或其他组织
 
 _T3_HEAD = (
     Row("new_received", "一、本年新收政府信息公开申请数量", r"本年新收", short="一"),

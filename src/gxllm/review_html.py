@@ -1,0 +1,515 @@
+"""The review as one self-contained HTML page, for reviewers who open it offline on an office PC.
+
+Pure: results and their reviews in, one HTML document out. Everything is inline (style, script,
+no fonts or images), so the file works from a USB stick. Each report in review gets a section:
+its tables drawn as the template prints them with the conflicting cells marked, one entry per
+conflict (values, kinds, identity arithmetic, messages) and the source text with the conflicting
+lines and row labels marked. The script only adds filters and keys; with JavaScript off every
+section is visible and the index links still work.
+
+The page for 1,000 reports with 100 in review must stay small and open fast, so the markup is
+lean: short class names, no per-cell styles, no data blobs; the script toggles `hidden`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from html import escape
+
+from . import template as T
+from .normalize import needs_simplification, normalize_text
+from .output import shape_of
+from .review import KIND_LABELS, Conflict, ReportReview, summary
+from .validate import number
+
+STATUS_LABELS = {"ok": "通过 ok", "review": "待复核 review", "failed": "失败 failed"}
+SUBTOTAL_SHORT = "小计"  # the subtotal column's header under 法人或其他组织
+IDENTITY_DESCRIPTIONS = {i.id: i.description for i in T.SUM_IDENTITIES}
+
+STYLE = """
+[hidden]{display:none!important}
+body{font:14px/1.5 "Microsoft YaHei","PingFang SC","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;
+color:#111;margin:0 auto;max-width:1280px;padding:0 16px 48px}
+h1{font-size:22px}h2{font-size:18px;margin:4px 0}h3{font-size:15px;margin:16px 0 4px}
+code{font:12px/1.4 Consolas,"DejaVu Sans Mono",monospace;background:#f2f2f2;padding:0 3px}
+.m{color:#444}.na{color:#888}.top{text-decoration:none;font-size:14px}
+.kv th{text-align:left;font-weight:normal;padding-right:12px}.kv td{text-align:right}
+#bar{position:sticky;top:0;z-index:1;background:#eef3fb;border:1px solid #b9c8e0;padding:6px 10px;margin:12px 0}
+#bar label{margin-right:10px}#count{margin-left:8px;font-weight:bold}
+#help{background:#fffbe6;border:1px solid #e6d38a;padding:4px 10px}
+kbd{border:1px solid #999;border-radius:3px;padding:0 4px;background:#fff}
+/* Lay out only the reports near the viewport: a page of 100 reports opens ~5x faster. */
+section.report{border-top:3px solid #333;margin-top:28px;padding-top:6px;
+content-visibility:auto;contain-intrinsic-size:auto 2500px}
+section.report:focus,li.c:focus{outline:3px solid #1a56db;outline-offset:2px}
+.g{border-collapse:collapse;margin:6px 0;font-variant-numeric:tabular-nums}
+.g th,.g td{border:1px solid #888;padding:2px 6px}
+.g thead th{background:#f4f4f4;font-weight:normal}
+.g tbody th{text-align:left;font-weight:normal;max-width:28em}
+.g td{text-align:right;min-width:2.4em;white-space:nowrap}
+.g td.x{border:3px solid #c00000;background:#ffc4c4;font-weight:bold}
+.g td.i{background:#fff0b3}
+.g td.b::before{content:"·";color:#aaa}
+.g td.p{border:0}
+.g td.x a{color:inherit;text-decoration:none}
+.g sup{color:#c00000;margin-left:2px}
+.lg span{display:inline-block;border:1px solid #888;padding:0 6px;margin-right:6px}
+.lg .x{border:3px solid #c00000;background:#ffc4c4}.lg .i{background:#fff0b3}
+ol.cs{list-style:none;padding:0;margin:6px 0}
+li.c{border:1px solid #bbb;border-left:6px solid #c00000;padding:4px 10px;margin:8px 0}
+li.c p{margin:2px 0}li.c ul{margin:2px 0;padding-left:20px}
+.n{display:inline-block;min-width:1.5em;text-align:center;border:2px solid #c00000;border-radius:1em;
+font-weight:bold;color:#c00000;text-decoration:none;margin-right:6px}
+.k{display:inline-block;background:#fde2e2;border:1px solid #e5a5a5;padding:0 5px;margin-right:4px}
+dl.v{display:grid;grid-template-columns:auto 1fr;gap:0 12px;margin:2px 0}dl.v dt{color:#444}dl.v dd{margin:0}
+pre.src{font:12px/1.5 Consolas,"DejaVu Sans Mono","WenQuanYi Micro Hei",monospace;background:#fafafa;
+border:1px solid #ddd;padding:6px 8px;white-space:pre-wrap;overflow-wrap:anywhere}
+pre.src i{display:inline-block;min-width:4.5em;text-align:right;margin-right:10px;color:#888;font-style:normal;
+user-select:none}
+pre.src .h{background:#ffe3e3;font-weight:bold}pre.src .h i::before{content:"▶ ";color:#c00000}
+mark{background:#ffd966;outline:1px solid #b38f00}
+@media print{#bar,#help,.top{display:none!important}body{max-width:none}section.report{content-visibility:visible}
+li.c,.g{break-inside:avoid}h2,h3{break-after:avoid}
+.g td.x,.g td.i,mark{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
+"""
+
+# Filters and keys. Plain ES5 for older office browsers; init is one pass over the sections.
+SCRIPT = """
+(function(){
+var d=document,A=function(s,r){return [].slice.call((r||d).querySelectorAll(s))};
+var secs=A('section.report'),idx=A('#idx li'),all=A('li.c'),items=secs.map(function(s){return A('li.c',s)});
+var bar=d.getElementById('bar'),fk=d.getElementById('fk'),fi=d.getElementById('fi'),fa=d.getElementById('fa'),
+count=d.getElementById('count'),help=d.getElementById('help');
+function has(list,x){return (' '+list+' ').indexOf(' '+x+' ')>=0}
+function apply(){
+var k=fk.value,id=fi.value,a=fa.value.trim().toLowerCase(),ns=0,nc=0;
+secs.forEach(function(s,i){
+var shown=0;
+items[i].forEach(function(e){var m=(!k||has(e.dataset.k,k))&&(!id||has(e.dataset.i,id));e.hidden=!m;if(m)shown++});
+var v=(!a||s.dataset.a.toLowerCase().indexOf(a)>=0)&&(shown>0||(!k&&!id)||(!id&&has(s.dataset.n,k)));
+s.hidden=!v;if(idx[i])idx[i].hidden=!v;if(v){ns++;nc+=shown}
+});
+count.textContent='显示 '+ns+' / '+secs.length+' 份报告 reports, '+nc+' 处冲突 conflicts';
+}
+function visible(list){return list.filter(function(e){var s=e.closest('section.report');return !e.hidden&&!(s&&s.hidden)})}
+function move(list,dir){
+var v=visible(list),a=d.activeElement,t,i;
+if(!v.length)return;
+if(!a||a===d.body){t=dir>0?v[0]:v[v.length-1]}
+else{
+for(i=0;i<v.length&&!(v[i]===a||v[i].contains(a));i++);
+if(i<v.length)t=v[i+dir];
+else if(dir>0)t=v.filter(function(e){return a.compareDocumentPosition(e)&4})[0];
+else t=v.filter(function(e){return e.compareDocumentPosition(a)&4}).pop();
+}
+if(t){t.scrollIntoView({block:'center'});t.focus({preventScroll:true})}
+}
+fk.onchange=fi.onchange=fa.oninput=apply;
+d.getElementById('clear').onclick=function(){fk.value=fi.value=fa.value='';apply()};
+d.getElementById('hb').onclick=function(){help.hidden=!help.hidden};
+d.addEventListener('keydown',function(ev){
+var t=ev.target,tag=t.tagName||'';
+if(/^(INPUT|SELECT|TEXTAREA)$/.test(tag)||t.isContentEditable){if(ev.key==='Escape')t.blur();return}
+if(ev.ctrlKey||ev.metaKey||ev.altKey)return;
+switch(ev.key){
+case 'j':move(all,1);break;case 'k':move(all,-1);break;
+case 'n':move(secs,1);break;case 'p':move(secs,-1);break;
+case '/':fa.focus();break;case '?':help.hidden=!help.hidden;break;
+default:return}
+ev.preventDefault();
+});
+apply();
+bar.hidden=false;
+d.documentElement.setAttribute('data-ready',Math.round(performance.now()));
+})();
+"""
+
+
+def render_html(results: list[dict], reviews: list[ReportReview], *, title: str = "gxllm review") -> str:
+    """One complete, self-contained HTML document: the summary, an index and one section per
+    report in review."""
+    s = summary(results, reviews)
+    parts = [
+        '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width,initial-scale=1">',
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
+        f'<h1 id="top">{escape(title)}</h1>',
+        _summary(s),
+        _index(reviews),
+    ]
+    if reviews:
+        parts.append(_filter_bar(s, reviews))
+        parts.extend(_section(item) for item in reviews)
+        parts.append(f"<script>{SCRIPT}</script>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
+# --- summary, index, filters -----------------------------------------------------------------
+
+
+def _kind_label(kind: str) -> str:
+    return escape(KIND_LABELS.get(kind, kind))
+
+
+def _summary(s: dict) -> str:
+    status = s["status"]
+    counts = [("报告 reports", s["reports"])] + [(STATUS_LABELS[k], n) for k, n in status.items()]
+    counts.append(("冲突单元格 conflicting cells", s["conflicting_cells"]))
+    out = ['<section id="sum"><h2>概况 Summary</h2><table class="kv">']
+    out += [f"<tr><th>{label}</th><td>{n}</td></tr>" for label, n in counts]
+    out.append("</table>")
+    if s["by_kind"]:
+        out.append("<h3>按问题类型 By kind</h3><ul>")
+        out += [f"<li>{_kind_label(k)}: {n}</li>" for k, n in s["by_kind"].items()]
+        out.append("</ul>")
+    if s["by_identity"]:
+        out.append("<h3>未通过的勾稽关系 Failing identities</h3><ul>")
+        for identity, n in s["by_identity"].items():
+            description = IDENTITY_DESCRIPTIONS.get(identity)
+            note = f' <span class="m">{escape(description)}</span>' if description else ""
+            out.append(f"<li><code>{escape(str(identity))}</code>{note}: {n}</li>")
+        out.append("</ul>")
+    if s["llm_calls"]:
+        out.append(
+            f"<p>LLM: {s['llm_calls']} 次调用 calls, {s['input_tokens']} + {s['output_tokens']} tokens, "
+            f"费用 cost {number(s['cost'])}</p>"
+        )
+    if s["failed"]:
+        out.append(f"<details><summary>失败的报告 Failed reports ({len(s['failed'])})</summary><ul>")
+        out += [f"<li><code>{escape(name or '')}</code>: {escape(reason or '')}</li>" for name, reason in s["failed"]]
+        out.append("</ul></details>")
+    out.append(
+        '<p class="lg">图例 legend: <span class="x">冲突 conflict<sup>1</sup></span>'
+        '<span class="i">相关 involved</span><span>· 空 blank</span>'
+        "<mark>行名 row label</mark></p></section>"
+    )
+    return "".join(out)
+
+
+def _agency_year(report: dict) -> str:
+    agency = report.get("agency") or "(机关不详 agency unknown)"
+    return escape(f"{agency} {report.get('year') or ''}".strip())
+
+
+def _section_id(item: ReportReview) -> str:
+    return escape(f"r-{item.report_id}")
+
+
+def _index(reviews: list[ReportReview]) -> str:
+    if not reviews:
+        return '<p id="idx">没有需要复核的报告 Nothing to review.</p>'
+    out = [f'<nav id="idx"><h2>待复核的报告 Reports to review ({len(reviews)})</h2><ol>']
+    for item in reviews:
+        out.append(
+            f'<li><a href="#{_section_id(item)}">{_agency_year(item.report)}</a> '
+            f'<span class="m">{escape(item.source or "")} · {len(item.conflicts)} 处冲突 conflicts</span></li>'
+        )
+    out.append("</ol></nav>")
+    return "".join(out)
+
+
+def _options(values: Iterable[str], label: Callable[[str], str]) -> str:
+    return "".join(f'<option value="{escape(v)}">{label(v)}</option>' for v in values)
+
+
+def _filter_bar(s: dict, reviews: list[ReportReview]) -> str:
+    """Hidden until the script runs: without JavaScript the filters would do nothing."""
+    agencies = sorted({item.report.get("agency") or "" for item in reviews} - {""})
+    return (
+        '<div id="bar" hidden>'
+        '<label>问题类型 kind <select id="fk"><option value="">全部 all</option>'
+        f"{_options(s['by_kind'], _kind_label)}</select></label>"
+        '<label>勾稽关系 identity <select id="fi"><option value="">全部 all</option>'
+        f"{_options(map(str, s['by_identity']), escape)}</select></label>"
+        '<label>机关 agency <input id="fa" list="agencies" size="16" placeholder="按 / 搜索"></label>'
+        f'<datalist id="agencies">{_options(agencies, escape)}</datalist>'
+        '<button type="button" id="clear">清除 clear</button> <button type="button" id="hb">? 快捷键 keys</button>'
+        '<span id="count"></span></div>'
+        '<div id="help" hidden><kbd>j</kbd>/<kbd>k</kbd> 下一处/上一处冲突 next/previous conflict · '
+        "<kbd>n</kbd>/<kbd>p</kbd> 下一份/上一份报告 next/previous report · "
+        "<kbd>/</kbd> 搜索机关 filter by agency · <kbd>Esc</kbd> 离开输入框 leave the filter · "
+        "<kbd>?</kbd> 显示/隐藏帮助 this help</div>"
+    )
+
+
+# --- one report ---------------------------------------------------------------------------------
+
+
+def _section(item: ReportReview) -> str:
+    report, status = item.report, str(item.result.get("status"))
+    numbers = {c.path: n for n, c in enumerate(item.conflicts, 1)}
+    note_kinds = " ".join(sorted({n["kind"] for n in item.notes}))
+    # What the filters match beside the conflict entries' own data-k/data-i: agency, notes' kinds.
+    out = [
+        (
+            f'<section class="report" id="{_section_id(item)}" tabindex="-1" '
+            f'data-a="{escape(report.get("agency") or "")}" data-n="{escape(note_kinds)}">'
+        ),
+        f'<h2>{_agency_year(report)} <a class="top" href="#top" title="回到顶部 top">↑</a></h2>',
+        (
+            f'<p class="m">来源文件 source <code>{escape(item.source or "")}</code> · '
+            f"报告编号 report id <code>{escape(item.report_id)}</code> · "
+            f"状态 status {escape(STATUS_LABELS.get(status, status))}</p>"
+        ),
+    ]
+    if item.notes:
+        out.append("<ul>")
+        for note in item.notes:
+            table = T.TABLE_BY_KEY.get(note.get("table") or "")
+            where = f"{table.number} " if table and not note["message"].startswith(table.number) else ""
+            out.append(f'<li><span class="k">{_kind_label(note["kind"])}</span>{where}{escape(note["message"])}</li>')
+        out.append("</ul>")
+    for table in T.TABLES:
+        conflicts = [c for c in item.conflicts if c.table == table.key]
+        if conflicts or any(p.startswith(table.key + ".") for p in item.involved):
+            out.append(_table_block(item, table, conflicts, numbers))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _table_block(item: ReportReview, table: T.Table, conflicts: list[Conflict], numbers: dict[str, int]) -> str:
+    result = item.result
+    shape = shape_of(result, table.key)
+    provenance = (result.get("provenance") or {}).get(table.key) or {}
+    drawn = {f"{table.key}.{r.key}.{c.key}" for r, c in shape.cell_paths()}
+    grid = _Grid(item, table.key, result.get(table.key) or {}, numbers)
+    draw = {"applications": _applications_grid, "reviews_and_lawsuits": _reviews_grid}.get(table.key, _active_grid)
+    out = [f"<h3>{table.number} {escape(table.title)}</h3>", draw(shape, grid)]
+    if conflicts:
+        out.append('<ol class="cs">')
+        out += [_conflict_entry(item, c, numbers[c.path], c.path in drawn, provenance) for c in conflicts]
+        out.append("</ol>")
+    out.append(_excerpt(provenance, shape, conflicts))
+    return "".join(out)
+
+
+# --- the tables as the template prints them ------------------------------------------------------
+
+
+def _value_text(value) -> str:
+    if value is None or value == "":
+        return ""
+    return number(value) if isinstance(value, int | float) else str(value)
+
+
+def _anchor_id(prefix: str, item: ReportReview, n: int) -> str:
+    return escape(f"{prefix}-{item.report_id}-{n}")
+
+
+@dataclass
+class _Grid:
+    """Draws the cells of one table of one report, marked as conflict, involved or blank."""
+
+    item: ReportReview
+    table: str
+    values: dict
+    numbers: dict[str, int]  # conflict number by cell path
+
+    def td(self, row: T.Row, column: T.Column) -> str:
+        path = f"{self.table}.{row.key}.{column.key}"
+        row_values = self.values.get(row.key) or {}
+        value = row_values.get(column.key)
+        text = escape(_value_text(value))
+        unit = row_values.get(column.unit_key) if column.unit_key else None
+        if text and unit:
+            text += f" {escape(str(unit))}"
+        blank = " b" if value is None else ""
+        n = self.numbers.get(path)
+        if n is not None:
+            return (
+                f'<td class="x{blank}" id="{_anchor_id("v", self.item, n)}">'
+                f'<a href="#{_anchor_id("c", self.item, n)}">{text}<sup>{n}</sup></a></td>'
+            )
+        if path in self.item.involved:
+            return f'<td class="i{blank}">{text}</td>'
+        return '<td class="b"></td>' if blank else f"<td>{text}</td>"
+
+
+def _th(text: str, colspan: int = 1, rowspan: int = 1) -> str:
+    attributes = (f' colspan="{colspan}"' if colspan > 1 else "") + (f' rowspan="{rowspan}"' if rowspan > 1 else "")
+    return f"<th{attributes}>{escape(text)}</th>"
+
+
+def _applications_grid(shape: T.Shape, grid: _Grid) -> str:
+    """表三: 申请人情况 over 自然人 | 法人或其他组织 (five kinds [, 小计]) | 总计, one row per item."""
+    first, *organisations, last = shape.columns
+    head = (
+        f'<tr><th rowspan="3"></th>{_th(T.APPLICANTS_HEADING, len(shape.columns))}</tr>'
+        f"<tr>{_th(first.label, rowspan=2)}{_th(T.ORGANISATION_GROUP, len(organisations))}{_th(last.label, rowspan=2)}</tr>"
+        "<tr>"
+        + "".join(_th(SUBTOTAL_SHORT if c == T.SUBTOTAL_COLUMN else c.label) for c in organisations)
+        + "</tr>"
+    )
+    body = "".join(f"<tr>{_th(r.label)}{''.join(grid.td(r, c) for c in shape.columns)}</tr>" for r in shape.rows)
+    return f'<table class="g"><thead>{head}</thead><tbody>{body}</tbody></table>'
+
+
+def _reviews_grid(shape: T.Shape, grid: _Grid) -> str:
+    """表四: 行政复议 | 行政诉讼 (未经复议直接起诉, 复议后起诉), the five columns three times, one row."""
+    review, *lawsuits = shape.rows
+    width = len(shape.columns)
+    lawsuit_group = lawsuits[0].label.split("·")[0]
+    head = (
+        f"<tr>{_th(review.label, width, 2)}{_th(lawsuit_group, width * len(lawsuits))}</tr>"
+        f"<tr>{''.join(_th(r.label.split('·')[-1], width) for r in lawsuits)}</tr>"
+        f"<tr>{''.join(_th(c.label) for _ in shape.rows for c in shape.columns)}</tr>"
+    )
+    body = "".join(grid.td(r, c) for r in shape.rows for c in shape.columns)
+    return f'<table class="g"><thead>{head}</thead><tbody><tr>{body}</tr></tbody></table>'
+
+
+def _active_grid(shape: T.Shape, grid: _Grid) -> str:
+    """表二: the rows in template order, a header row of column labels wherever the columns change."""
+    width = max(len(shape.columns_of(r)) for r in shape.rows)
+    out, previous = [], None
+    for row in shape.rows:
+        columns = shape.columns_of(row)
+        pad = f'<td class="p" colspan="{width - len(columns)}"></td>' if len(columns) < width else ""
+        if columns != previous:
+            out.append(f"<tr><th></th>{''.join(_th(c.label) for c in columns)}{pad}</tr>")
+            previous = columns
+        out.append(f"<tr>{_th(row.label)}{''.join(grid.td(row, c) for c in columns)}{pad}</tr>")
+    return f'<table class="g"><tbody>{"".join(out)}</tbody></table>'
+
+
+# --- conflict entries --------------------------------------------------------------------------
+
+
+def _reading(value) -> str:
+    """A value as one path read it: "" means that path gave no reading, None a blank cell."""
+    if value == "":
+        return '<span class="na">— 未读出 no reading</span>'
+    if value is None:
+        return '<span class="na">空 blank</span>'
+    return escape(_value_text(value))
+
+
+def _names(names: list[str]) -> str:
+    return "; ".join(escape(n) for n in names) if names else '<span class="na">无 none</span>'
+
+
+def _conflict_entry(item: ReportReview, c: Conflict, n: int, drawn: bool, provenance: dict) -> str:
+    identities = " ".join(sorted({f.identity for f in c.identities}))
+    marker = f'<a class="n" href="#{_anchor_id("v", item, n)}">{n}</a>' if drawn else f'<span class="n">{n}</span>'
+    where = (provenance.get("cells") or {}).get(f"{c.row}.{c.column}") or {}
+    location = ""
+    if where.get("line") is not None:
+        location = f"第 {where['line']} 行 line {where['line']}"
+        if where.get("page") is not None:
+            location += f", 第 {where['page']} 页 page {where['page']}"
+        location = f"<dt>原文 source</dt><dd>{escape(location)}</dd>"
+    kinds = "".join(f'<span class="k">{_kind_label(k)}</span>' for k in c.kinds)
+    out = [
+        (
+            f'<li class="c" id="{_anchor_id("c", item, n)}" tabindex="-1" '
+            f'data-k="{escape(" ".join(c.kinds))}" data-i="{escape(identities)}">'
+        ),
+        f"<p>{marker}<b>{c.table_label} · {escape(c.row_label)} · {escape(c.column_label)}</b> <code>{escape(c.path)}</code></p>",
+        (
+            f'<dl class="v"><dt>现值 value</dt><dd>{_reading(c.value)}</dd>'
+            f"<dt>规则 rules</dt><dd>{_reading(c.rules_value)}</dd><dt>LLM</dt><dd>{_reading(c.llm_value)}</dd>"
+        ),
+        f"<dt>问题 kinds</dt><dd>{kinds}</dd>",
+    ]
+    if "disagreement" in c.kinds:
+        out.append(
+            f"<dt>规则值成立的勾稽关系 holding with the rule value</dt><dd>{_names(c.rules_satisfies)}</dd>"
+            f"<dt>LLM值成立的勾稽关系 holding with the LLM value</dt><dd>{_names(c.llm_satisfies)}</dd>"
+        )
+    out.append(location + "</dl>")
+    if c.identities:
+        out.append("<p>未通过的勾稽关系 failing identities:</p><ul>")
+        out += [f"<li><b>{escape(f.name)}</b>: <code>{escape(f.arithmetic)}</code></li>" for f in c.identities]
+        out.append("</ul>")
+    if c.messages:
+        out.append("<ul>" + "".join(f"<li>{escape(m)}</li>" for m in c.messages) + "</ul>")
+    out.append("</li>")
+    return "".join(out)
+
+
+# --- the source text ---------------------------------------------------------------------------
+
+
+@dataclass
+class _SourceLine:
+    line_number: int
+    text: str
+    squeezed: str  # normalised and whitespace-free: what the template's anchors are written for
+    positions: list[int] | None  # where each squeezed character sits in `text`; None if normalising changed the length
+
+    @classmethod
+    def read(cls, line_number: int, text: str, simplify: bool) -> _SourceLine:
+        normalised = normalize_text(text, simplify=simplify)
+        kept = [i for i, ch in enumerate(normalised) if not ch.isspace()]
+        squeezed = "".join(normalised[i] for i in kept)
+        return cls(line_number, text, squeezed, kept if len(normalised) == len(text) else None)
+
+    def find(self, anchor: str) -> tuple[int, int] | None:
+        """The characters of `text` the anchor matches: the whole line when they cannot be told."""
+        match = re.search(anchor, self.squeezed)
+        if match is None:
+            return None
+        if self.positions is None:
+            return 0, len(self.text)
+        return self.positions[match.start()], self.positions[match.end() - 1] + 1
+
+
+def _excerpt(provenance: dict, shape: T.Shape, conflicts: list[Conflict]) -> str:
+    """The table's source lines, numbered; the conflicting cells' lines and row labels marked."""
+    text = provenance.get("text") or []
+    if not text:
+        return '<p class="na">没有原文 no source text for this table</p>'
+    simplify = needs_simplification("".join(t for _, t in text))
+    lines = [_SourceLine.read(n, t, simplify) for n, t in text]
+    cells = provenance.get("cells") or {}
+    rows = {r.key: r for r in shape.rows}
+    hot: set[int] = set()
+    marks: dict[int, set[tuple[int, int]]] = {}
+    for c in conflicts:
+        row = rows.get(c.row)
+        line = (cells.get(f"{c.row}.{c.column}") or {}).get("line")
+        if line is not None:
+            hot.add(line)
+        if row is None:
+            continue
+        if line is None:  # unread: the row's label is all there is to point at
+            for source in lines:
+                found = source.find(row.anchor)
+                if found:
+                    hot.add(source.line_number)
+                    marks.setdefault(source.line_number, set()).add(found)
+            continue
+        # The label is on the value's line, or (one cell per line) on the nearest line above it.
+        for source in reversed([s for s in lines if s.line_number <= line]):
+            found = source.find(row.anchor)
+            if found:
+                marks.setdefault(source.line_number, set()).add(found)
+                break
+    where = f"第 {escape(str(provenance.get('lines') or ''))} 行 lines"
+    if provenance.get("pages"):
+        where += f", 第 {escape(str(provenance['pages']))} 页 pages"
+    method = f" · {escape(str(provenance['method']))}" if provenance.get("method") else ""
+    body = []
+    for source in lines:
+        content = _marked(source.text, marks.get(source.line_number, ()))
+        if source.line_number in hot:
+            body.append(f'<span class="h"><i>{source.line_number}</i>{content}</span>\n')
+        else:
+            body.append(f"<i>{source.line_number}</i>{content}\n")
+    return f'<p class="m">原文 source text, {where}{method}</p><pre class="src">{"".join(body)}</pre>'
+
+
+def _marked(text: str, ranges: Iterable[tuple[int, int]]) -> str:
+    """The line, escaped, with <mark> around the (possibly overlapping) ranges."""
+    out, position = [], 0
+    for start, end in sorted(ranges):
+        start = max(start, position)
+        if end <= start:
+            continue
+        out += [escape(text[position:start]), "<mark>", escape(text[start:end]), "</mark>"]
+        position = end
+    out.append(escape(text[position:]))
+    return "".join(out)
