@@ -16,7 +16,6 @@ import json
 import os
 import queue
 import re
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -32,7 +31,7 @@ from .findings import INFORMATIONAL, Finding
 from .journal import CELL_FIELDS, Journal, cell_rows, report_id
 from .llm_request import PROMPT_VERSION
 from .normalize import normalize_text, squeeze
-from .results_io import write_atomic
+from .results_io import atomic_file, write_atomic
 
 PIPELINE = f"gxllm {__version__}, prompt {PROMPT_VERSION}"
 DOWNLOADS = "downloads"
@@ -327,9 +326,8 @@ def refresh_summary(out: Path, results: list[dict]) -> dict:
 
 
 def _atomic_csv(path: Path, rows: Iterable[tuple]) -> None:
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, newline="") as tmp:
-        csv.writer(tmp, lineterminator="\n").writerows(rows)
-    os.replace(tmp.name, path)
+    with atomic_file(path) as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
 
 
 def open_journal(out: Path) -> Journal:

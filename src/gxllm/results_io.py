@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TextIO
 
 from .errors import InputError
 
@@ -94,9 +96,24 @@ def save_results(results: ResultSet, changed: list[dict]) -> None:
     write_atomic(results.path, text)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write whole, then rename: a reader never sees a half-written file."""
+@contextmanager
+def atomic_file(path: Path) -> Iterator[TextIO]:
+    """A text file written whole, then renamed into place: a reader never sees half of it. It
+    gets the permissions a new file would get (not the private ones of a temporary file)."""
     folder = path.resolve().parent
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, delete=False, newline="") as tmp:
-        tmp.write(text)
+        try:
+            yield tmp
+        except BaseException:
+            tmp.close()
+            os.unlink(tmp.name)
+            raise
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp.name, 0o666 & ~umask)
     os.replace(tmp.name, path)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    with atomic_file(path) as handle:
+        handle.write(text)
