@@ -262,3 +262,28 @@ def test_what_is_not_results_gets_one_line(tmp_path, capsys, make, message):
     path = make(tmp_path / "x.json")
     code, out, err = run(capsys, "review", path)
     assert (code, out, err) == (2, "", f"error: {message.format(p=path)}\n")
+
+
+def test_failed_inputs_are_listed_with_their_reason(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "report.txt").write_text(render_pipe_rows(sample_report(3)), "utf-8")
+    (folder / "notes.txt").write_text("本年度无政府信息公开工作年度报告表格。\n", "utf-8")
+    run(capsys, "batch", folder, "--out", tmp_path / "run", "--llm", "never", "-q")
+    code, out, _ = run(capsys, "review", tmp_path / "run", "--format", "md")
+    assert code == 0 and out.splitlines()[2:4] == [
+        "2 reports: 1 ok, 0 review, 1 failed; 0 conflicting cells.",
+        f"- failed: {folder / 'notes.txt'}: no 表二, 表三 or 表四 found; is this a 政府信息公开工作年度报告?",
+    ]
+
+
+def test_rewritten_files_keep_ordinary_permissions(results_file, tmp_path, capsys):
+    import os
+
+    _, out, _ = run(capsys, "review", results_file, "--format", "csv", "-o", tmp_path / "review.csv")
+    rows = decide(rows_of((tmp_path / "review.csv").read_text("utf-8")))
+    run(capsys, "apply", results_file, write_csv(tmp_path / "d.csv", rows))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {p.name: p.stat().st_mode & 0o777 for p in (results_file, tmp_path / "review.csv")} == {
+        "results.jsonl": 0o666 & ~umask, "review.csv": 0o666 & ~umask}  # fmt: skip
