@@ -1,6 +1,7 @@
 """Size and open time of the HTML review page for a large batch.
 
     python bench/review_bench.py [--reports 1000] [--review 100] [--out DIR]
+    python bench/review_bench.py --open review.html     # time a page made from a real run
 
 Builds --reports results of which --review need review (copies of a few real extractions made by
 tests/review_cases.py, each with its own source name and report id), renders the page with
@@ -59,43 +60,49 @@ def timings(driver, url: str) -> dict:
     }
 
 
+def open_times(path: Path) -> list[dict]:
+    try:
+        driver = start_chromium()
+    except BrowserUnavailable as missing:
+        print(f"not opened: {missing}", file=sys.stderr)
+        return []
+    try:
+        return [timings(driver, path.resolve().as_uri()) for _ in range(3)]
+    finally:
+        driver.quit()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reports", type=int, default=1000)
     ap.add_argument("--review", type=int, default=100, help="how many of the reports need review")
     ap.add_argument("--out", metavar="DIR", help="write review.html here and keep it")
+    ap.add_argument("--open", metavar="PAGE", help="only time this page (from gxllm review)")
     args = ap.parse_args()
 
-    results = make_results(args.reports, args.review)
-    started = time.perf_counter()
-    reviews = review(results)
-    page = render_html(results, reviews, title=f"gxllm review bench: {args.reports} reports")
-    render_seconds = time.perf_counter() - started
-
+    figures: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(args.out or tmp)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "review.html"
-        path.write_text(page, "utf-8")
-        size_mb = path.stat().st_size / 1e6
-        print(f"{path}: {size_mb:.2f} MB, {len(reviews)} reports in review, rendered in {render_seconds:.2f} s")
-        try:
-            driver = start_chromium()
-        except BrowserUnavailable as missing:
-            print(f"not opened: {missing}", file=sys.stderr)
-            runs = []
+        if args.open:
+            path = Path(args.open)
         else:
-            try:
-                runs = [timings(driver, path.as_uri()) for _ in range(3)]
-            finally:
-                driver.quit()
-    best = {key: min(run[key] for run in runs) for key in ("load_ms", "ready_ms")} if runs else {}
+            results = make_results(args.reports, args.review)
+            started = time.perf_counter()
+            reviews = review(results)
+            page = render_html(results, reviews, title=f"gxllm review bench: {args.reports} reports")
+            figures = {"reports": args.reports, "in_review": len(reviews), "conflicts": sum(len(r.conflicts) for r in reviews),
+                       "render_s": round(time.perf_counter() - started, 3)}  # fmt: skip
+            folder = Path(args.out or tmp)
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / "review.html"
+            path.write_text(page, "utf-8")
+        figures["size_mb"] = round(path.stat().st_size / 1e6, 3)
+        print(f"{path}: {figures['size_mb']:.2f} MB")
+        runs = open_times(path)
     for i, run in enumerate(runs, 1):
         print(f"open {i}: load event end {run['load_ms']} ms, script ready {run['ready_ms']} ms")
-    print(json.dumps({
-        "reports": args.reports, "in_review": len(reviews), "conflicts": sum(len(r.conflicts) for r in reviews),
-        "size_mb": round(size_mb, 3), "render_s": round(render_seconds, 3), **best,
-    }))  # fmt: skip
+    if runs:
+        figures.update({key: min(run[key] for run in runs) for key in ("load_ms", "ready_ms")})
+    print(json.dumps(figures))
     return 0
 
 

@@ -130,3 +130,36 @@ RECORDED_DISAGREEMENTS = [
     ("reviews_and_lawsuits.lawsuit_after_review.pending", 6, None),
     ("reviews_and_lawsuits.lawsuit_after_review.total", 20, 4),
 ]
+
+
+def test_a_reviewer_settles_the_real_models_disagreements_with_review_and_apply(reader, tmp_path, capsys):
+    """The audit above, through `gxllm review --format csv` and `gxllm apply`: one row per cell the
+    model read differently; keeping the printed values makes the report ok."""
+    import csv
+
+    from gxllm.cli import main
+
+    folder = FIXTURES / "reports" / "corpus-2024-huaian-city"
+    with cassette("always-huaian"):
+        result = extract_bytes((folder / "source.txt").read_bytes(), "source.txt", llm="always", reader=reader)
+    path = tmp_path / "huaian.json"
+    path.write_text(json.dumps(result, ensure_ascii=False), "utf-8")
+    assert main(["review", str(path), "-o", str(tmp_path / "review.csv"), "-q"]) == 0
+    rows = list(csv.DictReader((tmp_path / "review.csv").open(encoding="utf-8")))
+    blank = lambda v: None if v == "blank" else int(v)  # noqa: E731
+    assert [(r["cell"], blank(r["rules_value"]), blank(r["llm_value"]), r["kinds"]) for r in rows] == [
+        (cell, rules, llm, "disagreement") for cell, rules, llm in RECORDED_DISAGREEMENTS
+    ]
+    for row in rows:
+        row.update(resolved_value=row["rules_value"], note="as printed")
+    with (tmp_path / "decisions.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["apply", str(path), str(tmp_path / "decisions.csv")]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "applied 16 decision(s) to 1 report(s); 1 result(s) changed", "nothing left to review"]  # fmt: skip
+    settled = json.loads(path.read_text("utf-8"))
+    gold = json.loads((folder / "gold.json").read_text("utf-8"))
+    assert (settled["status"], settled["findings"]) == ("ok", [])
+    assert all(settled[t] == gold[t] for t in ("active_disclosure", "applications", "reviews_and_lawsuits"))

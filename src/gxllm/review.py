@@ -26,6 +26,7 @@ from .output import shape_of
 from .validate import number
 
 Number = int | float | None
+UNREAD_KINDS = ("unreadable", "missing", "unassigned")
 
 # The columns of review.csv, in order; `apply` reads report_id, cell, resolved_value and note.
 CONFLICT_FIELDS = (
@@ -218,6 +219,9 @@ def review_report(result: dict) -> ReportReview | None:
                 item.rules_value, item.llm_value = finding.get("rules_value"), finding.get("llm_value")
                 item.rules_satisfies = list(finding.get("rules_satisfies", []))
                 item.llm_satisfies = list(finding.get("llm_satisfies", []))
+    for item in conflicts.values():  # a null the rules could not read is no reading, not a blank cell
+        if item.rules_value is None and set(item.kinds) & set(UNREAD_KINDS):
+            item.rules_value = ""
     for path in sorted(suspects, key=_template_order(result)):
         conflict(path).kinds.append("identity")
     for failure in failures:
@@ -278,7 +282,8 @@ def summary(results: list[dict], reviews: list[ReportReview]) -> dict:
 
 
 def _cell_value(value: Number | str) -> str:
-    return value if isinstance(value, str) else "" if value is None else number(value)
+    """"" where there is no reading, "blank" where the reading is a blank cell."""
+    return value if isinstance(value, str) else "blank" if value is None else number(value)
 
 
 def conflict_rows(reviews: list[ReportReview]) -> list[dict]:
@@ -296,7 +301,7 @@ def conflict_rows(reviews: list[ReportReview]) -> list[dict]:
                     "row_label": c.row_label,
                     "column_label": c.column_label,
                     "cell": c.path,
-                    "value": _cell_value(c.value),
+                    "value": "" if c.value is None else number(c.value),
                     "rules_value": _cell_value(c.rules_value),
                     "llm_value": _cell_value(c.llm_value),
                     "kinds": " ".join(c.kinds),
