@@ -5,6 +5,7 @@
     disagreeing(seed)                the LLM reads 表三 一、本年新收 / 自然人 one higher: a disagreement
     misprinted(seed)                 the report itself prints 表三 一、/自然人 one higher: identities fail
     unreadable(seed)                 表三 (二)部分公开 printed with glued text: unreadable, no LLM configured
+    unreadable_text(seed)            that report's text, to read with an LLM reader (reader_answering)
     batch_of(n, review_every)        n results, every `review_every`-th one needing review
 """
 
@@ -60,14 +61,18 @@ def misprinted(seed: int, name: str | None = None) -> dict:
     return extract_rendered(report, name or f"reports/misprint-{seed}.txt", llm="never")
 
 
-def unreadable(seed: int, name: str | None = None) -> dict:
+def unreadable_text(seed: int) -> str:
+    """The report with text glued into its (二)部分公开 row: the rules cannot place its numbers."""
     report = sample_report(seed)
     text = render_pipe_rows(report)
     value = report["applications"]["partially_granted"]["natural_person"]
     line = next(x for x in text.splitlines() if "部分公开" in x)
-    text = text.replace(line, line.replace(f"| {value} |", f"| {value}件 另 |", 1))
-    name = f"reports/unreadable-{seed}.txt"
-    result = extract_bytes(text.encode(), name, llm="auto")
+    return text.replace(line, line.replace(f"| {value} |", f"| {value}件 另 |", 1))
+
+
+def unreadable(seed: int, name: str | None = None) -> dict:
+    name = name or f"reports/unreadable-{seed}.txt"
+    result = extract_bytes(unreadable_text(seed).encode(), name, llm="auto")
     result["report_id"] = report_id(name, result["source"]["sha256"])
     return result
 

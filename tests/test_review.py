@@ -14,6 +14,7 @@ from layouts import render_pipe_rows, sample_report
 from review_cases import consistent, disagreeing, misprinted, unreadable
 
 from gxllm.apply import DecisionError, read_decisions
+from gxllm.extract import extract_bytes
 from gxllm.cli import main
 from gxllm.review import CONFLICT_FIELDS, review
 
@@ -287,3 +288,25 @@ def test_rewritten_files_keep_ordinary_permissions(results_file, tmp_path, capsy
     os.umask(umask)
     assert {p.name: p.stat().st_mode & 0o777 for p in (results_file, tmp_path / "review.csv")} == {
         "results.jsonl": 0o666 & ~umask, "review.csv": 0o666 & ~umask}  # fmt: skip
+
+
+def test_cells_only_the_llm_read_are_decided_by_their_suspects(tmp_path, capsys):
+    """The rules cannot read (二)部分公开; the LLM reads it with one cell wrong: the table is
+    llm_unverified (a note), and the one cell in both failing identities is the conflict."""
+    from review_cases import reader_answering, unreadable_text
+
+    truth = sample_report(4)
+    wrong = ("applications", "partially_granted", "commercial_enterprise")
+    reader = reader_answering(truth, {wrong: truth["applications"]["partially_granted"]["commercial_enterprise"] + 2})
+    result = extract_bytes(unreadable_text(4).encode(), "reports/unreadable-4.txt", llm="auto", reader=reader)
+    assert [f["kind"] for f in result["findings"]] == ["read_by_llm", "llm_unverified", "identity", "identity"]
+    [item] = review([result])
+    assert [n["kind"] for n in item.notes] == ["llm_unverified"]
+    assert [(c.path, c.kinds, c.rules_value, c.llm_value) for c in item.conflicts] == [
+        (".".join(wrong), ["identity"], "", truth["applications"]["partially_granted"]["commercial_enterprise"] + 2)]  # fmt: skip
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(result, ensure_ascii=False), "utf-8")
+    _, out, _ = run(capsys, "review", path, "--format", "csv")
+    code, out, _ = run(capsys, "apply", path, write_csv(tmp_path / "d.csv", decide(rows_of(out))))
+    settled = json.loads(path.read_text("utf-8"))
+    assert (code, settled["status"], [f["kind"] for f in settled["findings"]]) == (0, "ok", ["read_by_llm"])

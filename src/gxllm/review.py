@@ -1,16 +1,17 @@
 """The review: which cells of which reports a person has to decide, and why.
 
 Pure: results in, conflicts out. A conflict is one cell, with every finding that names it:
-the two paths read it differently (`disagreement`), only the LLM read it and an identity fails
-(`llm_unverified`), the rules could not read it (`unreadable`, `missing`, `unassigned`), it
-differs from the other year's report (`cross_year`), or an identity over it fails. An identity
-names all its cells, most of them innocent; the suspects are the cells that lie in the most
-failing identities (a misread cell breaks its row and its column; a total the agency printed
-wrongly breaks one identity, and then all its cells are suspects). Every failing identity has
-at least one suspect, so nothing that fails is left without a cell to decide.
+the two paths read it differently (`disagreement`), the rules could not read it (`unreadable`,
+`missing`, `unassigned`), it differs from the other year's report (`cross_year`), or an
+identity over it fails. An identity names all its cells, most of them innocent; the suspects
+are the cells that lie in the most failing identities (a misread cell breaks its row and its
+column; a total the agency printed wrongly breaks one identity, and then all its cells are
+suspects). Every failing identity has at least one suspect, so nothing that fails is left
+without a cell to decide.
 
 Findings that name no cell (the LLM failed or was not configured, a table is absent) are
-notes on their table or report.
+notes on their report, and so is `llm_unverified` (a table only the LLM read, whose identities
+fail): its cells to decide are the suspects of those identities.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from .validate import number
 
 Number = int | float | None
 UNREAD_KINDS = ("unreadable", "missing", "unassigned")
+# A table the LLM read alone with an identity failing names every cell it read; the cells to
+# decide are the suspects of the failing identities, so the finding is a note on the table.
+TABLE_NOTES = ("llm_unverified",)
 
 # The columns of review.csv, in order; `apply` reads report_id, cell, resolved_value and note.
 CONFLICT_FIELDS = (
@@ -205,7 +209,7 @@ def review_report(result: dict) -> ReportReview | None:
     notes = []
     for finding in findings:
         cells = [c for c in finding["cells"] if _is_cell(c)]
-        if not cells:
+        if not cells or finding["kind"] in TABLE_NOTES:
             notes.append(finding)
             continue
         if finding["kind"] == "identity":
