@@ -1,8 +1,7 @@
 """Render a canonical (gold-like) report dict into the layouts real scraped reports arrive in.
 
-Every row/column label comes from ``gxllm.template``; this module only knows how the tables
-are *printed* (merged header cells, the 三、本年度办理结果 label block, the 表二 article groups).
-The renderers return the whole report: title, prose, the section headings and the tables.
+Every row/column label comes from ``gxllm.template`` and every printed grid from
+``gxllm.printed``; this module only knows the layouts they arrive in. The renderers return the whole report: title, prose, the section headings and the tables.
 
     render_pipe_cells(report)        one cell per line, trailing " |", "|||" filler lines
     render_blank_separated(report)   one cell per line, blank lines between, blanks as "—"
@@ -21,17 +20,18 @@ import html
 import random
 from dataclasses import dataclass
 
+from gxllm import printed
+from gxllm.printed import INFO_CONTENT, NOTE, printed_rows
 from gxllm.template import (
     AMOUNT_UNIT_KEY,
     APPLICANT_COLUMNS,
     APPLICANTS_HEADING,
-    ORGANISATION_GROUP,
     ORGANISATION_COLUMNS,
+    ORGANISATION_GROUP,
     REVIEWS_SHAPE,
     SUBTOTAL_COLUMN,
     TABLES,
     TOTAL_COLUMN,
-    Row,
     Shape,
     active_disclosure_shape,
     applications_shape,
@@ -39,23 +39,6 @@ from gxllm.template import (
 
 # --- printed text that is not a row/column label ---------------------------------------------
 
-NOTE = "(本列数据的勾稽关系为:第一项加第二项之和,等于第三项加第四项之和)"
-APPLICANT_HEADER = APPLICANTS_HEADING
-ORG_GROUP = ORGANISATION_GROUP
-INFO_CONTENT = "信息内容"
-# 表二 is printed in groups, one per item of 第二十条 of the 条例.
-ARTICLE = {
-    "regulations": "(一)",
-    "normative_documents": "(一)",
-    "administrative_licensing": "(五)",
-    "other_external_services": "(五)",
-    "administrative_penalty": "(六)",
-    "administrative_coercion": "(六)",
-    "administrative_fees": "(八)",
-    "government_procurement": "(九)",
-}
-# Text some rows carry after their label in the printed form.
-PRINTED_SUFFIX = {"partially_granted": "(区分处理的,只计这一情形,不计其他情形)"}
 HEADINGS = {
     "overview": "一、总体情况",
     **{t.key: f"{n}、{t.title}" for n, t in zip("二三四", TABLES)},
@@ -74,12 +57,6 @@ _FW = str.maketrans({"(": "（", ")": "）", ":": "：", ",": "，"})
 def fw(text: str) -> str:
     """Full-width punctuation, as PDFs and Word-made HTML print it."""
     return text.translate(_FW)
-
-
-def split_label(label: str) -> tuple[str | None, str]:
-    """'(三)不予公开 1.属于国家秘密' -> ('(三)不予公开', '1.属于国家秘密'); no space -> (None, label)."""
-    head, sep, tail = label.partition(" ")
-    return (head, tail) if sep else (None, label)
 
 
 def fmt(value) -> str:
@@ -120,36 +97,6 @@ def applications_shape_of(report: dict) -> Shape:
     return applications_shape(variant, subtotal)
 
 
-@dataclass(frozen=True)
-class PrintedRow:
-    """Where a 表三 row's label is printed: block (三、本年度办理结果), group ((三)不予公开), label."""
-
-    row: Row
-    block: str | None
-    group: str | None
-    label: str
-
-
-def printed_rows(shape: Shape) -> list[PrintedRow]:
-    out: list[PrintedRow] = []
-    block: str | None = None
-    groups: dict[str, str] = {}
-    for row in shape.rows:
-        head, label = split_label(row.label)
-        label += PRINTED_SUFFIX.get(row.key, "")
-        if head is None:
-            inside = block is not None and label.startswith("(")
-            out.append(PrintedRow(row, block if inside else None, None, label))
-        elif not head.startswith("("):  # "三、本年度办理结果 (一)予以公开"
-            block = head
-            out.append(PrintedRow(row, block, None, label))
-        else:  # "(三)不予公开 1.…" or "(三) 2.…"
-            prefix = head[: head.index(")") + 1]
-            groups.setdefault(prefix, head)
-            out.append(PrintedRow(row, block, groups[prefix], label))
-    return out
-
-
 # --- grids (what an HTML table holds) ------------------------------------------------------------
 
 
@@ -164,78 +111,29 @@ class G:
 Grid = tuple[int, list[list[G]]]  # (width in grid columns, rows of cells)
 
 
+def _filled(grid: printed.Grid, values: dict) -> Grid:
+    """The printed grid with each value cell holding its value as printed."""
+    width, rows = grid
+    return width, [
+        [G(fmt((values.get(c.cell[0]) or {}).get(c.cell[1])), c.rowspan, c.colspan, True) if c.cell else
+         G(c.text, c.rowspan, c.colspan) for c in row]
+        for row in rows
+    ]  # fmt: skip
+
+
 def t2_grid(report: dict) -> Grid:
-    ad = report.get("active_disclosure") or {}
+    values = report.get("active_disclosure") or {}
+    unit = next((r[AMOUNT_UNIT_KEY] for r in values.values() if AMOUNT_UNIT_KEY in (r or {})), None)
     shape = active_disclosure_shape(active_disclosure_variant(report))
-    width = 1 + max(len(r.columns) for r in shape.rows)
-    rows: list[list[G]] = []
-    last_article = None
-    for row in shape.rows:
-        cols, values = row.columns, ad.get(row.key) or {}
-        pad = width - len(cols)  # the last column spans what is left
-        if ARTICLE[row.key] != last_article:
-            last_article = ARTICLE[row.key]
-            rows.append([G(f"第二十条第{last_article}项", colspan=width)])
-            labels = [c.label for c in cols]
-            if AMOUNT_UNIT_KEY in values:
-                labels[-1] += f"(单位:{values[AMOUNT_UNIT_KEY]})"
-            head = [G(INFO_CONTENT)] + [G(t) for t in labels]
-            head[-1].colspan = pad
-            rows.append(head)
-        data = [G(row.label)] + [G(fmt(values.get(c.key)), value=True) for c in cols]
-        data[-1].colspan = pad
-        rows.append(data)
-    return width, rows
+    return _filled(printed.grid(shape, unit), values)
 
 
 def t3_grid(report: dict) -> Grid:
-    app = report.get("applications") or {}
-    shape = applications_shape_of(report)
-    cols = shape.columns
-    width = 3 + len(cols)
-    orgs = [c for c in cols if c.key not in (APPLICANT_COLUMNS[0].key, TOTAL_COLUMN.key)]
-    rows = [
-        [G(NOTE, rowspan=3, colspan=3), G(APPLICANT_HEADER, colspan=len(cols))],
-        [G(cols[0].label, rowspan=2), G(ORG_GROUP, colspan=len(orgs)), G(cols[-1].label, rowspan=2)],
-        [G(c.label) for c in orgs],
-    ]
-    printed = printed_rows(shape)
-    block_len = sum(1 for p in printed if p.block)
-    seen: set[str | None] = set()
-    for p in printed:
-        cells: list[G] = []
-        if p.block is None:
-            cells.append(G(p.label, colspan=3))
-        else:
-            if p.block not in seen:
-                seen.add(p.block)
-                cells.append(G(p.block, rowspan=block_len))
-            if p.group is None:
-                cells.append(G(p.label, colspan=2))
-            else:
-                if p.group not in seen:
-                    seen.add(p.group)
-                    cells.append(G(p.group, rowspan=sum(1 for q in printed if q.group == p.group)))
-                cells.append(G(p.label))
-        values = app.get(p.row.key) or {}
-        cells += [G(fmt(values.get(c.key)), value=True) for c in cols]
-        rows.append(cells)
-    return width, rows
+    return _filled(printed.grid(applications_shape_of(report)), report.get("applications") or {})
 
 
 def t4_grid(report: dict) -> Grid:
-    rl = report.get("reviews_and_lawsuits") or {}
-    groups, cols = REVIEWS_SHAPE.rows, REVIEWS_SHAPE.columns
-    lawsuit, direct = groups[1].label.split("·")
-    after = groups[2].label.split("·")[1]
-    n = len(cols)
-    rows = [
-        [G(groups[0].label, colspan=n), G(lawsuit, colspan=2 * n)],
-        [G(c.label, rowspan=2) for c in cols] + [G(direct, colspan=n), G(after, colspan=n)],
-        [G(c.label) for c in cols] * 2,
-        [G(fmt((rl.get(g.key) or {}).get(c.key)), value=True) for g in groups for c in cols],
-    ]
-    return 3 * n, rows
+    return _filled(printed.grid(REVIEWS_SHAPE), report.get("reviews_and_lawsuits") or {})
 
 
 GRIDS = {"active_disclosure": t2_grid, "applications": t3_grid, "reviews_and_lawsuits": t4_grid}
@@ -475,14 +373,14 @@ def _pdf_t3(report: dict, page_shift: int) -> str:
     vx, cw = 34, 8
     lx = (0, 6, 14)
     cv = _Canvas()
-    cv.put(cv.line(), _center(vx, cw * len(cols), APPLICANT_HEADER), APPLICANT_HEADER)
+    cv.put(cv.line(), _center(vx, cw * len(cols), APPLICANTS_HEADING), APPLICANTS_HEADING)
     cv.line()
     note = fw(NOTE)
     cut = note.index("等于")
     orgs = [i for i, c in enumerate(cols) if c.key not in (APPLICANT_COLUMNS[0].key, TOTAL_COLUMN.key)]
     y = cv.line()
     cv.put(y, 0, note[:cut])
-    cv.put(y, _center(vx + orgs[0] * cw, cw * len(orgs), ORG_GROUP), ORG_GROUP)
+    cv.put(y, _center(vx + orgs[0] * cw, cw * len(orgs), ORGANISATION_GROUP), ORGANISATION_GROUP)
     cv.put(cv.line(), 0, note[cut:])
     stacks = [_stack(c.label) for c in cols]
     height = max(map(len, stacks))

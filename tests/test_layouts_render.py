@@ -15,6 +15,7 @@ from gxllm.template import (
     active_disclosure_shape,
     applications_shape,
 )
+from gxllm.printed import split_label
 from layouts import (
     BLANK_MARK,
     HEADINGS,
@@ -29,7 +30,6 @@ from layouts import (
     render_pipe_rows,
     sample_report,
     sample_report_2019,
-    split_label,
     with_subtotal,
 )
 
