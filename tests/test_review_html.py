@@ -1,11 +1,15 @@
 """The HTML review page: what it shows (pure tests on the markup) and how it behaves in a real,
-headless Chromium (filters, keys, JavaScript off, nothing fetched)."""
+headless Chromium (filters, keys, decisions kept and exported for `gxllm apply`, JavaScript off,
+nothing fetched)."""
 
 from __future__ import annotations
 
 import copy
+import csv
+import io
 import re
 from html import escape
+from pathlib import Path
 
 import pytest
 from browser import ARTIFACTS, chromium_fixture, save_full_page
@@ -20,6 +24,7 @@ from review_cases import (
 )
 
 from gxllm import template as T
+from gxllm.apply import DecisionError, apply, read_decisions
 from gxllm.extract import extract_bytes
 from gxllm.normalize import normalize_text, squeeze
 from gxllm.output import shape_of
@@ -109,7 +114,7 @@ def test_disagreement_shows_the_rule_and_the_llm_value_and_what_each_satisfies(p
     ) in html
     assert f"<dd>{'; '.join(escape(n) for n in found['rules_satisfies'])}</dd>" in html
     assert found["llm_satisfies"] == [] and '<dd><span class="na">无 none</span></dd>' in html
-    assert "<code>applications.new_received.natural_person</code>" in html
+    assert '<code class="cell">applications.new_received.natural_person</code>' in html
     assert escape(found["message"]) in html
 
 
@@ -131,7 +136,7 @@ def test_conflict_cells_link_to_their_entries_and_involved_cells_are_marked(page
     html = section_of(page, item.report_id)
     rid = item.report_id
     assert f'<td class="x" id="v-{rid}-1"><a href="#c-{rid}-1">' in html
-    assert f'<li class="c" id="c-{rid}-1" tabindex="-1" data-k="identity" data-i="T3-flow T3-row">' in html
+    assert f'<li class="c" id="c-{rid}-1" tabindex="-1" data-k="identity" data-i="T3-flow T3-row" ' in html
     assert f'<a class="n" href="#v-{rid}-1">1</a>' in html
     assert html.count('<td class="i">') == len(item.involved) > 0
 
@@ -212,6 +217,73 @@ def test_tables_are_drawn_as_the_templates_print_them(every_table):
     assert re.findall(r"<td[^>]*>(?:<a[^>]*>)?([^<]*)", body) == printed
 
 
+def entry_of(html: str, report_id: str, n: int) -> str:
+    """The markup of one conflict entry."""
+    return re.search(rf'<li class="c" id="c-{report_id}-{n}".*?</div></li>', html).group(0)
+
+
+def test_each_conflict_gets_a_decision_form_hidden_until_the_script_shows_it(page, reviews):
+    disagree, misprint, unread = (entry_of(page, item.report_id, 1) for item in reviews)
+    form = '<div class="d" hidden><input class="rv" inputmode="decimal" placeholder="核定值 resolved value"> <input class="no" placeholder="备注 note">'
+    assert page.count(form) == sum(len(item.conflicts) for item in reviews) == 9
+    # The column's kind and the value now, exact; a button for each reading, then the value now.
+    assert 'data-vk="count" data-v="152">' in disagree
+    assert disagree.endswith(
+        '<button type="button" value="152">用规则值 use rule value</button>'
+        '<button type="button" value="153">用LLM值 use LLM value</button>'
+        '<button type="button" value="152">确认现值 confirm value</button></div></li>'
+    )
+    assert 'data-vk="count" data-v="166">' in misprint and "用LLM值" not in misprint  # the LLM was not asked
+    assert 'data-vk="count" data-v="">' in unread  # no reading at all: only the blank cell to confirm
+    assert unread.endswith(f'{form}<button type="button" value="blank">确认现值 confirm value</button></div></li>')
+    # What the decisions CSV reads from the entry's own text.
+    assert (
+        '<b><span class="tl">表三</span> · <span class="rl">一、本年新收政府信息公开申请数量</span> · '
+        '<span class="cl">自然人</span></b> <code class="cell">applications.new_received.natural_person</code>'
+    ) in disagree
+    for item in reviews:
+        assert f'<section class="report" id="r-{item.report_id}" tabindex="-1" data-r="{item.report_id}" ' in page
+
+
+def test_the_page_says_how_to_decide_without_javascript_and_names_its_decisions(batch, reviews, page):
+    assert page.index('<p id="nojs">') < page.index('<section id="sum">')
+    assert "<code>gxllm review … -o review.csv</code>" in page.split('<p id="nojs">')[1].split("</p>")[0]
+    key = re.search(r'<div id="bar" data-page="([0-9a-f]{16})" hidden>', page).group(1)
+    assert f'data-page="{key}"' in render_html(batch, reviews, title="gxllm review: ./run1")  # the same reports
+    assert f'data-page="{key}"' not in render_html(batch, reviews[:2], title="审核 review")
+    nothing = [consistent(1)]
+    assert 'id="nojs"' not in render_html(nothing, review(nothing))  # nothing to decide
+
+
+@pytest.fixture(scope="module")
+def every_kind() -> dict:
+    """A 2019 report whose LLM misreads a count, a signed change (本年增/减) and an amount (万元)."""
+    report = sample_report_2019(5)
+    t2 = report["active_disclosure"]
+    wrong = {
+        ("active_disclosure", "government_procurement", "projects"): t2["government_procurement"]["projects"] + 1,
+        ("active_disclosure", "administrative_licensing", "change"): t2["administrative_licensing"]["change"] - 1,
+        ("active_disclosure", "government_procurement", "total_amount"): 1234567.89,
+    }
+    return extract_rendered(report, "reports/every-kind.txt", llm="always", reader=reader_answering(report, wrong))
+
+
+def test_entries_carry_their_column_kind_and_exact_values(every_kind):
+    (item,) = review([every_kind])
+    html = render_html([every_kind], [item])
+    t2 = every_kind["active_disclosure"]
+    by_cell = {c.path: entry_of(html, item.report_id, n) for n, c in enumerate(item.conflicts, 1)}
+    projects = by_cell["active_disclosure.government_procurement.projects"]
+    change = by_cell["active_disclosure.administrative_licensing.change"]
+    amount = by_cell["active_disclosure.government_procurement.total_amount"]
+    assert f'data-vk="count" data-v="{t2["government_procurement"]["projects"]}">' in projects
+    assert f'data-vk="signed" data-v="{t2["administrative_licensing"]["change"]}">' in change
+    assert t2["government_procurement"]["total_amount"] % 1  # a fraction
+    assert f'data-vk="money" data-v="{t2["government_procurement"]["total_amount"]}">' in amount
+    assert "<dt>LLM</dt><dd>1234567.89</dd>" in amount  # not number()'s 1.23457e+06
+    assert '<button type="button" value="1234567.89">用LLM值 use LLM value</button>' in amount
+
+
 def test_the_page_is_self_contained(page):
     for outside in ("http://", "https://", "src=", "<link", "url(", "@import"):
         assert outside not in page
@@ -248,6 +320,7 @@ def test_in_the_browser_every_section_shows_and_nothing_is_fetched_or_run(browse
     assert browser.execute_script("return document.documentElement.dataset.ready") is not None
     assert visible_sections(browser) == [f"r-{item.report_id}" for item in reviews]
     assert browser.find_element("id", "bar").is_displayed()
+    assert not browser.find_element("id", "nojs").is_displayed()
     conflicts = sum(len(item.conflicts) for item in reviews)
     assert browser.find_element("id", "count").text == f"显示 3 / 3 份报告 reports, {conflicts} 处冲突 conflicts"
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
@@ -315,6 +388,206 @@ def test_keys_move_between_conflicts_and_reports_but_not_while_typing(browser, u
     assert active() == "fa" and browser.find_element("id", "fa").get_attribute("value") == "j"
 
 
+# --- deciding in the browser ----------------------------------------------------------------------
+
+CSV_HEADER = "report_id,cell,table,row_label,column_label,value,resolved_value,note"
+TRUTH = {"disagree": sample_report(2), "misprint": sample_report(3), "unreadable": sample_report(4)}
+
+
+def true_value(item, conflict) -> int | float | None:
+    """What the printed report says, as tests/test_review.py's decide() fills it in."""
+    report = TRUTH[Path(item.source).stem.split("-")[0]]
+    return report[conflict.table][conflict.row][conflict.column]
+
+
+@pytest.fixture
+def fresh(browser, url):
+    """The page with nothing decided, and nothing left decided for the next test (every page
+    opened from a file shares one localStorage)."""
+    browser.get(url)
+    browser.execute_script("localStorage.clear()")
+    browser.get(url)
+    yield browser
+    browser.execute_script("localStorage.clear()")
+
+
+def entry(driver, item, n: int = 1):
+    return driver.find_element("id", f"c-{item.report_id}-{n}")
+
+
+def value_input(driver, item, n: int = 1):
+    return entry(driver, item, n).find_element("css selector", ".rv")
+
+
+def button(driver, item, label: str, n: int = 1):
+    return entry(driver, item, n).find_element("xpath", f".//button[contains(., '{label}')]")
+
+
+def progress(driver) -> tuple[str, str]:
+    return driver.find_element("id", "done").text, driver.find_element("id", "dl").text
+
+
+def decisions_csv(driver, tmp_path: Path) -> Path:
+    """What the download button saves, without downloading: the function it calls."""
+    path = tmp_path / "decisions.csv"
+    path.write_text(driver.execute_script("return window.gxllmDecisionsCsv()"), "utf-8", newline="")
+    return path
+
+
+def parsed(path: Path, results: list[dict]) -> list[tuple]:
+    return [(d.report_id, d.cell, d.value, d.note) for d in read_decisions(path.read_text("utf-8"), path.name, results)]
+
+
+def test_decisions_are_counted_checked_and_kept_across_closing_the_page(fresh, url, reviews, batch, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    disagree, misprint, unread = reviews
+    assert progress(fresh) == ("已决定 decided 0 / 9", "下载决定 Download decisions.csv (0)")
+    assert not fresh.find_element("id", "dl").is_enabled()
+    button(fresh, disagree, "use LLM value").click()
+    assert value_input(fresh, disagree).get_attribute("value") == "153"
+    assert fresh.switch_to.active_element == value_input(fresh, disagree)  # ready for Enter or a note
+    value_input(fresh, misprint).send_keys("165")
+    entry(fresh, misprint).find_element("css selector", ".no").send_keys('printed 166, "misprint", see p. 3')
+    assert progress(fresh) == ("已决定 decided 2 / 9", "下载决定 Download decisions.csv (2)")
+
+    value_input(fresh, unread, 1).send_keys("12件")
+    value_input(fresh, unread, 2).send_keys("-1")  # a count
+    for n, why in ((1, "不是数字 not a number"), (2, "计数须为非负整数 a count must be a non-negative whole number")):
+        bad = value_input(fresh, unread, n)
+        assert bad.get_attribute("aria-invalid") == "true" and bad.get_attribute("title").startswith(why)
+        assert bad.value_of_css_property("border-top-color") == "rgba(192, 0, 0, 1)"
+    assert value_input(fresh, disagree).get_attribute("aria-invalid") is None
+    assert progress(fresh)[0] == "已决定 decided 2 / 9"  # invalid values are no decision
+    save_full_page(fresh, ARTIFACTS / "review-decisions.png")
+
+    fresh.get("about:blank")  # closed and opened again (not reloaded, which may restore the inputs itself)
+    fresh.get(url)
+    assert [value_input(fresh, item, n).get_attribute("value") for item, n in ((disagree, 1), (misprint, 1), (unread, 1), (unread, 2))] == [
+        "153", "165", "12件", "-1"]  # fmt: skip
+    assert value_input(fresh, unread, 2).get_attribute("aria-invalid") == "true"
+    assert progress(fresh)[0] == "已决定 decided 2 / 9"
+    key = fresh.find_element("id", "bar").get_attribute("data-page")
+    stored = fresh.execute_script(f"return localStorage.getItem('gxllm:{key}:{misprint.report_id}:{misprint.conflicts[0].path}')")
+    assert stored == '["165","printed 166, \\"misprint\\", see p. 3"]'
+
+    path = decisions_csv(fresh, tmp_path)
+    text = path.read_bytes().decode("utf-8")
+    assert text.startswith("\ufeff" + CSV_HEADER + "\r\n") and text.count("\r\n") == 3
+    assert text.splitlines()[2] == (
+        f"{misprint.report_id},applications.new_received.natural_person,表三,一、本年新收政府信息公开申请数量,自然人,166,165,"
+        '"printed 166, ""misprint"", see p. 3"'
+    )
+    cell = "applications.new_received.natural_person"
+    assert parsed(path, batch) == [
+        (disagree.report_id, cell, 153, ""),
+        (misprint.report_id, cell, 165, 'printed 166, "misprint", see p. 3'),
+    ]
+
+    downloads = tmp_path / "downloads"
+    fresh.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    fresh.find_element("id", "dl").click()
+    saved = downloads / "decisions.csv"
+    WebDriverWait(fresh, 10).until(lambda _: saved.exists())
+    assert saved.read_bytes() == path.read_bytes() and saved.read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+def test_undecided_only_leaves_what_is_left_and_enter_moves_to_the_next_value(fresh, reviews):
+    from selenium.webdriver.common.keys import Keys
+
+    disagree, misprint, unread = reviews
+    button(fresh, disagree, "use rule value").click()
+    fresh.find_element("id", "fu").click()
+    # Committed (the input left), the decided conflict and its report go; the rest stay.
+    assert visible_sections(fresh) == [f"r-{misprint.report_id}", f"r-{unread.report_id}"]
+    assert fresh.find_element("id", "count").text == "显示 2 / 3 份报告 reports, 8 处冲突 conflicts"
+    value_input(fresh, misprint).send_keys("165", Keys.ENTER)
+    assert fresh.switch_to.active_element == value_input(fresh, unread, 1)
+    assert not entry(fresh, misprint).is_displayed()  # decided and left
+    value_input(fresh, unread, 1).send_keys("12件", Keys.ENTER)  # not decided: stays
+    assert fresh.switch_to.active_element == value_input(fresh, unread, 2)
+    assert entry(fresh, unread, 1).is_displayed()
+    press(fresh, Keys.ESCAPE, "k")  # Escape leaves the input for its entry; the keys go on from there
+    assert fresh.switch_to.active_element == entry(fresh, unread, 1)
+    fresh.find_element("id", "clear").click()
+    assert visible_sections(fresh) == [f"r-{item.report_id}" for item in reviews]
+
+
+def test_decisions_made_in_the_page_resolve_the_batch_through_apply(fresh, reviews, batch, tmp_path):
+    """The true values, entered the ways a reviewer would (a button, typing, full-width digits,
+    Enter to go on), make every report ok."""
+    from selenium.webdriver.common.keys import Keys
+
+    disagree, misprint, unread = reviews
+    assert true_value(disagree, disagree.conflicts[0]) == disagree.conflicts[0].rules_value
+    button(fresh, disagree, "use rule value").click()
+    value_input(fresh, misprint).send_keys(str(true_value(misprint, misprint.conflicts[0])), Keys.ENTER)
+    full_width = str.maketrans("0123456789", "０１２３４５６７８９")
+    for n, conflict in enumerate(unread.conflicts, 1):
+        assert fresh.switch_to.active_element == value_input(fresh, unread, n)
+        typed = str(true_value(unread, conflict))
+        fresh.switch_to.active_element.send_keys(typed.translate(full_width) if n == 1 else typed, Keys.ENTER)
+    assert progress(fresh)[0] == "已决定 decided 9 / 9"
+
+    results = copy.deepcopy(batch)
+    expected = [(item.report_id, c.path, true_value(item, c), "") for item in reviews for c in item.conflicts]
+    decisions = read_decisions(decisions_csv(fresh, tmp_path).read_text("utf-8"), "decisions.csv", results)
+    assert [(d.report_id, d.cell, d.value, d.note) for d in decisions] == expected
+    assert len(apply(results, decisions)) == 3
+    assert [r["status"] for r in results] == ["ok"] * 4
+
+
+def test_the_page_accepts_exactly_the_values_apply_accepts(browser, every_kind, tmp_path):
+    """Each text typed into a count, a signed and an amount column: the page takes it as a
+    decision exactly when `gxllm apply` does (and flags it otherwise)."""
+    (item,) = review([every_kind])
+    path = tmp_path / "every-kind.html"
+    path.write_text(render_html([every_kind], [item]), "utf-8")
+    browser.get(path.as_uri())
+    typed = ["12", "１２", "1,234", "1,234.5", "１２．５", "3.0", "12.", ".5", "-0", "-3", "－3", "-2.5", " 7 ",
+             "blank", "BLANK", "空", "空白", "12件", "1.2.3", "--1", "abc", "inf"]  # fmt: skip
+    for n, conflict in enumerate(item.conflicts, 1):
+        found = browser.execute_script(
+            """const [id, texts] = arguments, input = document.getElementById(id).querySelector('.rv');
+            const type = text => { input.value = text; input.dispatchEvent(new Event('input', {bubbles: true})) };
+            const found = texts.map(text => {
+              type(text);
+              return [input.getAttribute('aria-invalid') === 'true', gxllmDecisionsCsv().split('\\r\\n').length === 3];
+            });
+            type('');
+            return found;""",
+            f"c-{item.report_id}-{n}",
+            typed,
+        )
+        for text, (flagged, decided) in zip(typed, found):
+            row = io.StringIO()
+            csv.writer(row).writerows([["report_id", "cell", "resolved_value"], [item.report_id, conflict.path, text]])
+            try:
+                read_decisions(row.getvalue(), "d.csv", [every_kind])
+                accepted = True
+            except DecisionError:
+                accepted = False
+            assert (decided, flagged) == (accepted, not accepted), (conflict.path, text)
+
+
+def test_without_storage_decisions_still_count_and_export(fresh, url, reviews, batch, tmp_path):
+    """file:// pages and privacy modes may deny localStorage: nothing is kept, the rest works."""
+    deny = "Object.defineProperty(window, 'localStorage', {get() { throw new DOMException('denied', 'SecurityError') }})"
+    script = fresh.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": deny})
+    try:
+        fresh.get(url)
+        assert fresh.execute_script("try { localStorage } catch (denied) { return denied.name }") == "SecurityError"
+        assert fresh.execute_script("return document.documentElement.dataset.ready") is not None
+        disagree = reviews[0]
+        button(fresh, disagree, "use LLM value").click()
+        assert progress(fresh)[0] == "已决定 decided 1 / 9"
+        assert parsed(decisions_csv(fresh, tmp_path), batch) == [(disagree.report_id, disagree.conflicts[0].path, 153, "")]
+    finally:
+        fresh.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", script)
+    fresh.get(url)
+    assert progress(fresh)[0] == "已决定 decided 0 / 9"  # nothing was kept
+
+
 def test_without_javascript_everything_is_visible_and_the_filters_are_not(browser_without_js, url, reviews):
     browser_without_js.get(url)
     assert visible_sections(browser_without_js) == [f"r-{item.report_id}" for item in reviews]
@@ -322,6 +595,9 @@ def test_without_javascript_everything_is_visible_and_the_filters_are_not(browse
     assert browser_without_js.find_element("css selector", "html").get_attribute("data-ready") is None
     entries = browser_without_js.find_elements("css selector", "li.c")
     assert len(entries) == sum(len(item.conflicts) for item in reviews) and all(e.is_displayed() for e in entries)
+    assert browser_without_js.find_element("id", "nojs").is_displayed()
+    forms = browser_without_js.find_elements("css selector", "li.c .d")
+    assert len(forms) == len(entries) and not any(f.is_displayed() for f in forms)
     link = browser_without_js.find_element("css selector", f'#idx a[href="#r-{reviews[2].report_id}"]')
     link.click()
     assert browser_without_js.current_url.endswith(f"#r-{reviews[2].report_id}")

@@ -4,15 +4,21 @@ Pure: results and their reviews in, one HTML document out. Everything is inline 
 no fonts or images), so the file works from a USB stick. Each report in review gets a section:
 its tables drawn as the template prints them with the conflicting cells marked, one entry per
 conflict (values, kinds, identity arithmetic, messages) and the source text with the conflicting
-lines and row labels marked. The script only adds filters and keys; with JavaScript off every
-section is visible and the index links still work.
+lines and row labels marked. The script adds filters, keys and the decisions: a reviewer types
+each cell's resolved value into its entry, the page checks it as `gxllm apply` would, keeps it
+in the browser's localStorage and exports the decided cells as the CSV `gxllm apply` reads.
+With JavaScript off every section is visible, the index links still work, the decision forms
+stay hidden and a line at the top points to review.csv instead.
 
 The page for 1,000 reports with 100 in review must stay small and open fast, so the markup is
-lean: short class names, no per-cell styles, no data blobs; the script toggles `hidden`.
+lean: short class names, no per-cell styles, no data blobs; the script toggles `hidden`. What
+the decisions CSV needs beside the entry's own text (report id, column kind, exact current
+value) is in short data attributes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,7 +27,7 @@ from html import escape
 from . import template as T
 from .normalize import needs_simplification, normalize_text
 from .output import shape_of
-from .review import KIND_LABELS, Conflict, ReportReview, summary
+from .review import KIND_LABELS, Conflict, Number, ReportReview, summary
 from .validate import number
 
 STATUS_LABELS = {"ok": "通过 ok", "review": "待复核 review", "failed": "失败 failed"}
@@ -37,8 +43,8 @@ code{font:12px/1.4 Consolas,"DejaVu Sans Mono",monospace;background:#f2f2f2;padd
 .m{color:#444}.na{color:#888}.top{text-decoration:none;font-size:14px}
 .kv th{text-align:left;font-weight:normal;padding-right:12px}.kv td{text-align:right}
 #bar{position:sticky;top:0;z-index:1;background:#eef3fb;border:1px solid #b9c8e0;padding:6px 10px;margin:12px 0}
-#bar label{margin-right:10px}#count{margin-left:8px;font-weight:bold}
-#help{background:#fffbe6;border:1px solid #e6d38a;padding:4px 10px}
+#bar label{margin-right:10px}#count,#done{margin-left:8px;font-weight:bold;white-space:nowrap}#dl{margin-left:8px}
+#help,#nojs{background:#fffbe6;border:1px solid #e6d38a;padding:4px 10px}
 kbd{border:1px solid #999;border-radius:3px;padding:0 4px;background:#fff}
 /* Lay out only the reports near the viewport: a page of 100 reports opens ~5x faster. */
 section.report{border-top:3px solid #333;margin-top:28px;padding-top:6px;
@@ -59,7 +65,9 @@ section.report:focus,li.c:focus{outline:3px solid #1a56db;outline-offset:2px}
 .lg .x{border:3px solid #c00000;background:#ffc4c4}.lg .i{background:#fff0b3}
 ol.cs{list-style:none;padding:0;margin:6px 0}
 li.c{border:1px solid #bbb;border-left:6px solid #c00000;padding:4px 10px;margin:8px 0}
-li.c p{margin:2px 0}li.c ul{margin:2px 0;padding-left:20px}
+li.c p{margin:2px 0}li.c ul{margin:2px 0;padding-left:20px}li.c.done{border-left-color:#2e7d32}
+.d{margin:4px 0}.d input{font:inherit;padding:1px 4px;border:1px solid #888}.d .rv{width:9em}.d .no{width:16em}
+.d button{margin-left:6px}.d [aria-invalid=true]{border:2px solid #c00000;background:#fff0f0}
 .n{display:inline-block;min-width:1.5em;text-align:center;border:2px solid #c00000;border-radius:1em;
 font-weight:bold;color:#c00000;text-decoration:none;margin-right:6px}
 .k{display:inline-block;background:#fde2e2;border:1px solid #e5a5a5;padding:0 5px;margin-right:4px}
@@ -70,58 +78,147 @@ pre.src i{display:inline-block;min-width:4.5em;text-align:right;margin-right:10p
 user-select:none}
 pre.src .h{background:#ffe3e3;font-weight:bold}pre.src .h i::before{content:"▶ ";color:#c00000}
 mark{background:#ffd966;outline:1px solid #b38f00}
-@media print{#bar,#help,.top{display:none!important}body{max-width:none}section.report{content-visibility:visible}
+@media print{#bar,#help,#nojs,.top{display:none!important}body{max-width:none}section.report{content-visibility:visible}
 li.c,.g{break-inside:avoid}h2,h3{break-after:avoid}
 .g td.x,.g td.i,mark{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 """
 
-# Filters and keys. Plain ES5 for older office browsers; init is one pass over the sections.
+# Filters, keys and decisions. Plain ES5 for older office browsers; init is one pass over the sections.
 SCRIPT = """
 (function(){
 var d=document,A=function(s,r){return [].slice.call((r||d).querySelectorAll(s))};
 var secs=A('section.report'),idx=A('#idx li'),all=A('li.c'),items=secs.map(function(s){return A('li.c',s)});
 var bar=d.getElementById('bar'),fk=d.getElementById('fk'),fi=d.getElementById('fi'),fa=d.getElementById('fa'),
-count=d.getElementById('count'),help=d.getElementById('help');
+fu=d.getElementById('fu'),count=d.getElementById('count'),done=d.getElementById('done'),dl=d.getElementById('dl'),
+help=d.getElementById('help');
 function has(list,x){return (' '+list+' ').indexOf(' '+x+' ')>=0}
-function apply(){
-var k=fk.value,id=fi.value,a=fa.value.trim().toLowerCase(),ns=0,nc=0;
+function applyFilters(){
+var k=fk.value,id=fi.value,a=fa.value.trim().toLowerCase(),u=fu.checked,ns=0,nc=0;
 secs.forEach(function(s,i){
 var shown=0;
-items[i].forEach(function(e){var m=(!k||has(e.dataset.k,k))&&(!id||has(e.dataset.i,id));e.hidden=!m;if(m)shown++});
-var v=(!a||s.dataset.a.toLowerCase().indexOf(a)>=0)&&(shown>0||(!k&&!id)||(!id&&has(s.dataset.n,k)));
+items[i].forEach(function(e){
+var m=(!k||has(e.dataset.k,k))&&(!id||has(e.dataset.i,id))&&!(u&&e.classList.contains('done'));
+e.hidden=!m;if(m)shown++});
+// Unfiltered, a report shows whole (notes too); "undecided only" shows just what is left to decide.
+var v=(!a||s.dataset.a.toLowerCase().indexOf(a)>=0)&&(shown>0||!u&&(!k&&!id||!id&&has(s.dataset.n,k)));
 s.hidden=!v;if(idx[i])idx[i].hidden=!v;if(v){ns++;nc+=shown}
 });
 count.textContent='显示 '+ns+' / '+secs.length+' 份报告 reports, '+nc+' 处冲突 conflicts';
 }
+
+// Decisions: checked as gxllm apply reads them, kept in localStorage under this page's key (when
+// the browser allows it: file:// and privacy modes may not), exported as the CSV apply takes.
+var BLANK=['blank','空','空白'],page=bar.dataset.page,store=null,decisions=[],byEntry={};
+try{store=window.localStorage;store.setItem('gxllm:probe','1');store.removeItem('gxllm:probe')}catch(err){store=null}
+function load(key){try{return store&&JSON.parse(store.getItem(key))}catch(err){return null}}
+function save(x){
+if(!store)return;
+try{if(x.value.value||x.note.value)store.setItem(x.key,JSON.stringify([x.value.value,x.note.value]));else store.removeItem(x.key)}
+catch(err){}  // full or withdrawn: the page goes on without persistence
+}
+// What each column kind holds, as gxllm.apply checks it.
+var KIND_ERRORS={
+count:function(n){return n<0||n%1?'计数须为非负整数 a count must be a non-negative whole number':''},
+signed:function(n){return n%1?'须为整数 must be a whole number':''},
+money:function(n){return n<0?'金额不能为负 an amount cannot be negative':''}};
+// A reviewer's value as gxllm apply reads it: 12, １２, 1,234, 96171.6, -3, or blank/空/空白 for a
+// cell printed empty. {value} is what the CSV gets ('' undecided), {error} why apply would refuse it.
+function resolve(text,kind){
+var t=text.replace(/[\\uff01-\\uff5e]/g,function(c){return String.fromCharCode(c.charCodeAt(0)-0xfee0)}).replace(/,/g,'').trim();
+if(!t)return {value:''};
+if(BLANK.indexOf(t.toLowerCase())>=0)return {value:'blank'};
+var n=/^-?(\\d+\\.?\\d*|\\.\\d+)$/.test(t)?parseFloat(t):NaN,
+error=isFinite(n)?KIND_ERRORS[kind](n):'不是数字 not a number: 请写 write 12, 96171.6, blank';
+return error?{error:error}:{value:t};
+}
+function check(x){
+var r=resolve(x.value.value,x.entry.dataset.vk);
+x.resolved=r.value||'';
+if(r.error){x.value.setAttribute('aria-invalid','true');x.value.title=r.error}
+else{x.value.removeAttribute('aria-invalid');x.value.removeAttribute('title')}
+x.entry.classList.toggle('done',!!x.resolved);
+}
+function decided(){return decisions.filter(function(x){return x.resolved})}
+function progress(){
+var n=decided().length;
+done.textContent='已决定 decided '+n+' / '+decisions.length;
+dl.textContent='下载决定 Download decisions.csv ('+n+')';dl.disabled=!n;
+}
+function decisionOf(t){var e=t.closest('li.c');return e&&byEntry[e.id]}
+// One decision per entry with a form: {entry, value and note (its inputs), report, cell, key, resolved}.
+secs.forEach(function(s,i){items[i].forEach(function(e){
+var form=e.querySelector('.d');
+if(!form)return;  // a cell apply cannot take
+var x={entry:e,value:form.querySelector('.rv'),note:form.querySelector('.no'),report:s.dataset.r,
+cell:e.querySelector('.cell').textContent};
+x.key='gxllm:'+page+':'+x.report+':'+x.cell;
+var saved=load(x.key);
+if(saved){x.value.value=saved[0]||'';x.note.value=saved[1]||''}
+check(x);form.hidden=false;decisions.push(x);byEntry[e.id]=x;
+})});
+var CSV_HEADER='report_id,cell,table,row_label,column_label,value,resolved_value,note';
+function csvField(s){return /[",\\r\\n]/.test(s)?'"'+s.replace(/"/g,'""')+'"':s}
+function text(e,s){return e.querySelector(s).textContent}
+// The decided cells as the CSV gxllm apply reads, with a BOM for Excel; the download button's content.
+window.gxllmDecisionsCsv=function(){
+return '\\ufeff'+[CSV_HEADER].concat(decided().map(function(x){var e=x.entry;
+return [x.report,x.cell,text(e,'.tl'),text(e,'.rl'),text(e,'.cl'),e.dataset.v,x.resolved,x.note.value.trim()].map(csvField).join(',');
+})).join('\\r\\n')+'\\r\\n';
+};
+dl.onclick=function(){
+var url=URL.createObjectURL(new Blob([window.gxllmDecisionsCsv()],{type:'text/csv;charset=utf-8'})),a=d.createElement('a');
+a.href=url;a.download='decisions.csv';d.body.appendChild(a);a.click();d.body.removeChild(a);
+setTimeout(function(){URL.revokeObjectURL(url)},10000);
+};
+d.addEventListener('input',function(ev){var x=decisionOf(ev.target);if(x){check(x);save(x);progress()}});
+d.addEventListener('click',function(ev){
+var b=ev.target,x=decisionOf(b);
+if(!x||b.tagName!=='BUTTON')return;
+x.value.value=b.value;check(x);save(x);progress();x.value.focus();
+});
+// "Undecided only" drops an entry once its value is committed (Enter, leaving the input), not mid-typing.
+d.addEventListener('change',function(ev){if(fu.checked&&decisionOf(ev.target))applyFilters()});
+
 function visible(list){return list.filter(function(e){var s=e.closest('section.report');return !e.hidden&&!(s&&s.hidden)})}
-function move(list,dir){
-var v=visible(list),a=d.activeElement,t,i;
-if(!v.length)return;
-if(!a||a===d.body){t=dir>0?v[0]:v[v.length-1]}
-else{
+// The element of `list` one step (dir) from the focused one, or the first/last when nothing is focused.
+function step(list,dir){
+var v=visible(list),a=d.activeElement,i;
+if(!v.length)return null;
+if(!a||a===d.body)return dir>0?v[0]:v[v.length-1];
 for(i=0;i<v.length&&!(v[i]===a||v[i].contains(a));i++);
-if(i<v.length)t=v[i+dir];
-else if(dir>0)t=v.filter(function(e){return a.compareDocumentPosition(e)&4})[0];
-else t=v.filter(function(e){return e.compareDocumentPosition(a)&4}).pop();
+if(i<v.length)return v[i+dir];
+if(dir>0)return v.filter(function(e){return a.compareDocumentPosition(e)&4})[0];
+return v.filter(function(e){return e.compareDocumentPosition(a)&4}).pop();
 }
-if(t){t.scrollIntoView({block:'center'});t.focus({preventScroll:true})}
-}
-fk.onchange=fi.onchange=fa.oninput=apply;
-d.getElementById('clear').onclick=function(){fk.value=fi.value=fa.value='';apply()};
+// Focus first: leaving a decided input may re-filter (and move) the page before scrolling.
+function go(t){if(t){t.focus({preventScroll:true});t.scrollIntoView({block:'center'})}}
+fk.onchange=fi.onchange=fu.onchange=fa.oninput=applyFilters;
+d.getElementById('clear').onclick=function(){fk.value=fi.value=fa.value='';fu.checked=false;applyFilters()};
 d.getElementById('hb').onclick=function(){help.hidden=!help.hidden};
 d.addEventListener('keydown',function(ev){
-var t=ev.target,tag=t.tagName||'';
-if(/^(INPUT|SELECT|TEXTAREA)$/.test(tag)||t.isContentEditable){if(ev.key==='Escape')t.blur();return}
+var t=ev.target,tag=t.tagName||'',next;
+if(/^(INPUT|SELECT|TEXTAREA)$/.test(tag)||t.isContentEditable){
+// Escape leaves a decision for its entry, so that j/k go on from there.
+if(ev.key==='Escape'){if(decisionOf(t))t.closest('li.c').focus();else t.blur()}
+// Enter in a decision moves on to the next conflict's value, unless it ends an IME composition (空).
+else if(ev.key==='Enter'&&!ev.isComposing&&ev.keyCode!==229&&decisionOf(t)){
+next=step(decisions.map(function(x){return x.entry}),1);
+if(next)go(byEntry[next.id].value);
+ev.preventDefault();
+}
+return}
 if(ev.ctrlKey||ev.metaKey||ev.altKey)return;
 switch(ev.key){
-case 'j':move(all,1);break;case 'k':move(all,-1);break;
-case 'n':move(secs,1);break;case 'p':move(secs,-1);break;
+case 'j':go(step(all,1));break;case 'k':go(step(all,-1));break;
+case 'n':go(step(secs,1));break;case 'p':go(step(secs,-1));break;
 case '/':fa.focus();break;case '?':help.hidden=!help.hidden;break;
 default:return}
 ev.preventDefault();
 });
-apply();
+progress();
+applyFilters();
 bar.hidden=false;
+d.getElementById('nojs').hidden=true;
 d.documentElement.setAttribute('data-ready',Math.round(performance.now()));
 })();
 """
@@ -136,11 +233,12 @@ def render_html(results: list[dict], reviews: list[ReportReview], *, title: str 
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
         f'<h1 id="top">{escape(title)}</h1>',
-        _summary(s),
-        _index(reviews),
     ]
     if reviews:
-        parts.append(_filter_bar(s, reviews))
+        parts.append(NO_SCRIPT_NOTE)
+    parts += [_summary(s), _index(reviews)]
+    if reviews:
+        parts.append(_filter_bar(s, reviews, _page_key(reviews)))
         parts.extend(_section(item) for item in reviews)
         parts.append(f"<script>{SCRIPT}</script>")
     parts.append("</body></html>\n")
@@ -148,6 +246,22 @@ def render_html(results: list[dict], reviews: list[ReportReview], *, title: str 
 
 
 # --- summary, index, filters -----------------------------------------------------------------
+
+# Shown until the script runs: without it the decision forms stay hidden.
+NO_SCRIPT_NOTE = (
+    '<p id="nojs">在本页作出决定需要 JavaScript：请改用 <code>gxllm review … -o review.csv</code>，'
+    "填写 resolved_value 列后运行 <code>gxllm apply</code>。 Deciding in this page needs JavaScript: "
+    "write <code>gxllm review … -o review.csv</code>, fill in its resolved_value column and run "
+    "<code>gxllm apply</code>.</p>"
+)
+
+
+def _page_key(reviews: list[ReportReview]) -> str:
+    """Names this page's decisions in the browser's storage, which every page opened from a file
+    shares: the same reports rendered again find them (whatever the title, which names the run
+    as typed on the command line), other reports do not."""
+    text = "\n".join(item.report_id for item in reviews)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _kind_label(kind: str) -> str:
@@ -215,22 +329,24 @@ def _options(values: Iterable[str], label: Callable[[str], str]) -> str:
     return "".join(f'<option value="{escape(v)}">{label(v)}</option>' for v in values)
 
 
-def _filter_bar(s: dict, reviews: list[ReportReview]) -> str:
-    """Hidden until the script runs: without JavaScript the filters would do nothing."""
+def _filter_bar(s: dict, reviews: list[ReportReview], page_key: str) -> str:
+    """Hidden until the script runs: without JavaScript the filters and decisions would do nothing."""
     agencies = sorted({item.report.get("agency") or "" for item in reviews} - {""})
     return (
-        '<div id="bar" hidden>'
+        f'<div id="bar" data-page="{page_key}" hidden>'
         '<label>问题类型 kind <select id="fk"><option value="">全部 all</option>'
         f"{_options(s['by_kind'], _kind_label)}</select></label>"
         '<label>勾稽关系 identity <select id="fi"><option value="">全部 all</option>'
         f"{_options(map(str, s['by_identity']), escape)}</select></label>"
         '<label>机关 agency <input id="fa" list="agencies" size="16" placeholder="按 / 搜索"></label>'
         f'<datalist id="agencies">{_options(agencies, escape)}</datalist>'
+        '<label><input type="checkbox" id="fu"> 未决定 undecided only</label>'
         '<button type="button" id="clear">清除 clear</button> <button type="button" id="hb">? 快捷键 keys</button>'
-        '<span id="count"></span></div>'
+        '<span id="count"></span><span id="done"></span><button type="button" id="dl"></button></div>'
         '<div id="help" hidden><kbd>j</kbd>/<kbd>k</kbd> 下一处/上一处冲突 next/previous conflict · '
         "<kbd>n</kbd>/<kbd>p</kbd> 下一份/上一份报告 next/previous report · "
-        "<kbd>/</kbd> 搜索机关 filter by agency · <kbd>Esc</kbd> 离开输入框 leave the filter · "
+        "<kbd>/</kbd> 搜索机关 filter by agency · <kbd>Esc</kbd> 离开输入框 leave the input · "
+        "<kbd>Enter</kbd> 填好核定值后到下一处冲突 from a resolved value on to the next conflict's · "
         "<kbd>?</kbd> 显示/隐藏帮助 this help</div>"
     )
 
@@ -242,10 +358,11 @@ def _section(item: ReportReview) -> str:
     report, status = item.report, str(item.result.get("status"))
     numbers = {c.path: n for n, c in enumerate(item.conflicts, 1)}
     note_kinds = " ".join(sorted({n["kind"] for n in item.notes}))
-    # What the filters match beside the conflict entries' own data-k/data-i: agency, notes' kinds.
+    # What the filters match beside the conflict entries' own data-k/data-i: agency, notes' kinds;
+    # the decisions CSV takes the report id from data-r.
     out = [
         (
-            f'<section class="report" id="{_section_id(item)}" tabindex="-1" '
+            f'<section class="report" id="{_section_id(item)}" tabindex="-1" data-r="{escape(item.report_id)}" '
             f'data-a="{escape(report.get("agency") or "")}" data-n="{escape(note_kinds)}">'
         ),
         f'<h2>{_agency_year(report)} <a class="top" href="#top" title="回到顶部 top">↑</a></h2>',
@@ -274,13 +391,13 @@ def _table_block(item: ReportReview, table: T.Table, conflicts: list[Conflict], 
     result = item.result
     shape = shape_of(result, table.key)
     provenance = (result.get("provenance") or {}).get(table.key) or {}
-    drawn = {f"{table.key}.{r.key}.{c.key}" for r, c in shape.cell_paths()}
+    columns = {f"{table.key}.{r.key}.{c.key}": c for r, c in shape.cell_paths()}  # the cells drawn
     grid = _Grid(item, table.key, result.get(table.key) or {}, numbers)
     draw = {"applications": _applications_grid, "reviews_and_lawsuits": _reviews_grid}.get(table.key, _active_grid)
     out = [f"<h3>{table.number} {escape(table.title)}</h3>", draw(shape, grid)]
     if conflicts:
         out.append('<ol class="cs">')
-        out += [_conflict_entry(item, c, numbers[c.path], c.path in drawn, provenance) for c in conflicts]
+        out += [_conflict_entry(item, c, numbers[c.path], columns.get(c.path), provenance) for c in conflicts]
         out.append("</ol>")
     out.append(_excerpt(provenance, shape, conflicts))
     return "".join(out)
@@ -290,9 +407,10 @@ def _table_block(item: ReportReview, table: T.Table, conflicts: list[Conflict], 
 
 
 def _value_text(value) -> str:
+    """A value as shown, exact like the decision buttons fill it in (not number()'s 1.23457e+06)."""
     if value is None or value == "":
         return ""
-    return number(value) if isinstance(value, int | float) else str(value)
+    return _exact(value) if isinstance(value, int | float) else str(value)
 
 
 def _anchor_id(prefix: str, item: ReportReview, n: int) -> str:
@@ -391,8 +509,31 @@ def _names(names: list[str]) -> str:
     return "; ".join(escape(n) for n in names) if names else '<span class="na">无 none</span>'
 
 
-def _conflict_entry(item: ReportReview, c: Conflict, n: int, drawn: bool, provenance: dict) -> str:
+def _exact(value: Number) -> str:
+    """A value as `gxllm apply` reads it back unchanged: 7, 96171.6, blank (number() rounds
+    fractions to six digits)."""
+    if value is None:
+        return "blank"
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _decision_form(c: Conflict) -> str:
+    """The reviewer's resolved value and note, with buttons that fill in a reading; hidden until
+    the script shows it, since only the script can keep and export a decision."""
+    readings = ((c.rules_value, "用规则值 use rule value"), (c.llm_value, "用LLM值 use LLM value"), (c.value, "确认现值 confirm value"))
+    buttons = "".join(f'<button type="button" value="{_exact(v)}">{label}</button>' for v, label in readings if v != "")
+    return (
+        '<div class="d" hidden><input class="rv" inputmode="decimal" placeholder="核定值 resolved value"> '
+        f'<input class="no" placeholder="备注 note">{buttons}</div>'
+    )
+
+
+def _conflict_entry(item: ReportReview, c: Conflict, n: int, column: T.Column | None, provenance: dict) -> str:
+    """One conflict: what each path read and why it is in review, then the decision. `column` is
+    the cell's column in the table as drawn; a cell the drawn table lacks is one `gxllm apply`
+    refuses, so it gets no decision form."""
     identities = " ".join(sorted({f.identity for f in c.identities}))
+    drawn = column is not None
     marker = f'<a class="n" href="#{_anchor_id("v", item, n)}">{n}</a>' if drawn else f'<span class="n">{n}</span>'
     where = (provenance.get("cells") or {}).get(f"{c.row}.{c.column}") or {}
     location = ""
@@ -402,12 +543,18 @@ def _conflict_entry(item: ReportReview, c: Conflict, n: int, drawn: bool, proven
             location += f", 第 {where['page']} 页 page {where['page']}"
         location = f"<dt>原文 source</dt><dd>{escape(location)}</dd>"
     kinds = "".join(f'<span class="k">{_kind_label(k)}</span>' for k in c.kinds)
+    # data-vk: the column's kind (count, signed, money), which values it takes; data-v: the value
+    # now, exact, for the decisions CSV (which reads the cell and labels from .cell, .tl, .rl, .cl).
+    decision = f' data-vk="{column.kind}" data-v="{"" if c.value is None else _exact(c.value)}"' if drawn else ""
     out = [
         (
             f'<li class="c" id="{_anchor_id("c", item, n)}" tabindex="-1" '
-            f'data-k="{escape(" ".join(c.kinds))}" data-i="{escape(identities)}">'
+            f'data-k="{escape(" ".join(c.kinds))}" data-i="{escape(identities)}"{decision}>'
         ),
-        f"<p>{marker}<b>{c.table_label} · {escape(c.row_label)} · {escape(c.column_label)}</b> <code>{escape(c.path)}</code></p>",
+        (
+            f'<p>{marker}<b><span class="tl">{c.table_label}</span> · <span class="rl">{escape(c.row_label)}</span> · '
+            f'<span class="cl">{escape(c.column_label)}</span></b> <code class="cell">{escape(c.path)}</code></p>'
+        ),
         (
             f'<dl class="v"><dt>现值 value</dt><dd>{_reading(c.value)}</dd>'
             f"<dt>规则 rules</dt><dd>{_reading(c.rules_value)}</dd><dt>LLM</dt><dd>{_reading(c.llm_value)}</dd>"
@@ -426,6 +573,8 @@ def _conflict_entry(item: ReportReview, c: Conflict, n: int, drawn: bool, proven
         out.append("</ul>")
     if c.messages:
         out.append("<ul>" + "".join(f"<li>{escape(m)}</li>" for m in c.messages) + "</ul>")
+    if drawn:
+        out.append(_decision_form(c))
     out.append("</li>")
     return "".join(out)
 
