@@ -28,6 +28,7 @@ from gxllm.apply import DecisionError, apply, read_decisions
 from gxllm.extract import extract_bytes
 from gxllm.normalize import normalize_text, squeeze
 from gxllm.output import shape_of
+from gxllm.printed import NOTE
 from gxllm.review import KIND_LABELS, review
 from gxllm.review_html import render_html
 from gxllm.validate import number
@@ -189,27 +190,28 @@ def every_table() -> dict:
 
 
 def test_tables_are_drawn_as_the_templates_print_them(every_table):
-    """表二 (2019: a header row each time the columns change), 表三 with 小计, 表四 in one row of 15."""
+    """表二 in its 第二十条 groups, 表三 with 小计 and its nested row labels, 表四 in one row of 15."""
     result = every_table
     item = review([result])[0]
     html = section_of(render_html([result], [item]), item.report_id)
     assert [t.number for t in T.TABLES if f"<h3>{t.number} " in html] == ["表二", "表三", "表四"]
     t2, t3, t4 = (html.split(f"<h3>{t.number} ")[1].split("</table>")[0] for t in T.TABLES)
 
-    rows = T.ACTIVE_DISCLOSURE_ROWS["2019"]
-    column_sets = [r.columns for i, r in enumerate(rows) if i == 0 or r.columns != rows[i - 1].columns]
-    assert t2.count("<tr><th></th>") == len(column_sets)
-    assert all(f"<th>{r.label}</th>" in t2 for r in rows)
+    rows = T.ACTIVE_DISCLOSURE_ROWS["2019"]  # one group per item of 第二十条, as printed
+    assert re.findall(r"<th colspan=\"4\">第二十条第(\(.\))项</th>", t2) == ["(一)", "(五)", "(六)", "(八)", "(九)"]
+    assert t2.count("<th>信息内容</th>") == 5 and all(f"<th>{r.label}</th>" in t2 for r in rows)
 
     columns = shape_of(result, "applications").columns
     assert T.SUBTOTAL_COLUMN in columns
-    assert f'<th colspan="{len(columns)}">申请人情况</th>' in t3
+    assert f'<th colspan="3" rowspan="3">{NOTE}</th><th colspan="{len(columns)}">申请人情况</th>' in t3
     assert '<th rowspan="2">自然人</th><th colspan="6">法人或其他组织</th><th rowspan="2">总计</th>' in t3
-    assert "".join(f"<th>{c.label}</th>" for c in T.ORGANISATION_COLUMNS) + "<th>小计</th>" in t3
+    assert "".join(f"<th>{c.label}</th>" for c in T.ORGANISATION_COLUMNS) + "<th>法人或其他组织小计</th>" in t3
+    assert '<th rowspan="20">三、本年度办理结果</th><th colspan="2">(一)予以公开</th>' in t3  # (一)…(七), 2019
+    assert '<th rowspan="8">(三)不予公开</th><th>1.属于国家秘密</th>' in t3
 
-    assert '<th colspan="5" rowspan="2">行政复议</th><th colspan="10">行政诉讼</th>' in t4
+    assert '<thead><tr><th colspan="5">行政复议</th><th colspan="10">行政诉讼</th></tr>' in t4
     assert '<th colspan="5">未经复议直接起诉</th><th colspan="5">复议后起诉</th>' in t4
-    assert t4.count("<th>结果维持</th>") == 3
+    assert t4.count('<th rowspan="2">结果维持</th>') == 1 and t4.count("<th>结果维持</th>") == 2
     body = t4.split("<tbody>")[1]
     assert body.count("<tr>") == 1 and body.count("<td") == 15
     values = result["reviews_and_lawsuits"]

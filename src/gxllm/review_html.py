@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from html import escape
 
+from . import printed
 from . import template as T
 from .normalize import needs_simplification, normalize_text
 from .output import shape_of
@@ -31,7 +32,6 @@ from .review import KIND_LABELS, Conflict, Number, ReportReview, summary
 from .validate import number
 
 STATUS_LABELS = {"ok": "通过 ok", "review": "待复核 review", "failed": "失败 failed"}
-SUBTOTAL_SHORT = "小计"  # the subtotal column's header under 法人或其他组织
 IDENTITY_DESCRIPTIONS = {i.id: i.description for i in T.SUM_IDENTITIES}
 
 STYLE = """
@@ -393,8 +393,7 @@ def _table_block(item: ReportReview, table: T.Table, conflicts: list[Conflict], 
     provenance = (result.get("provenance") or {}).get(table.key) or {}
     columns = {f"{table.key}.{r.key}.{c.key}": c for r, c in shape.cell_paths()}  # the cells drawn
     grid = _Grid(item, table.key, result.get(table.key) or {}, numbers)
-    draw = {"applications": _applications_grid, "reviews_and_lawsuits": _reviews_grid}.get(table.key, _active_grid)
-    out = [f"<h3>{table.number} {escape(table.title)}</h3>", draw(shape, grid)]
+    out = [f"<h3>{table.number} {escape(table.title)}</h3>", _printed_table(shape, grid)]
     if conflicts:
         out.append('<ol class="cs">')
         out += [_conflict_entry(item, c, numbers[c.path], columns.get(c.path), provenance) for c in conflicts]
@@ -426,24 +425,25 @@ class _Grid:
     values: dict
     numbers: dict[str, int]  # conflict number by cell path
 
-    def td(self, row: T.Row, column: T.Column) -> str:
-        path = f"{self.table}.{row.key}.{column.key}"
-        row_values = self.values.get(row.key) or {}
-        value = row_values.get(column.key)
+    def td(self, row: str, column: str, colspan: int) -> str:
+        path = f"{self.table}.{row}.{column}"
+        value = (self.values.get(row) or {}).get(column)
         text = escape(_value_text(value))
-        unit = row_values.get(column.unit_key) if column.unit_key else None
-        if text and unit:
-            text += f" {escape(str(unit))}"
+        span = f' colspan="{colspan}"' if colspan > 1 else ""
         blank = " b" if value is None else ""
         n = self.numbers.get(path)
         if n is not None:
             return (
-                f'<td class="x{blank}" id="{_anchor_id("v", self.item, n)}">'
+                f'<td class="x{blank}"{span} id="{_anchor_id("v", self.item, n)}">'
                 f'<a href="#{_anchor_id("c", self.item, n)}">{text}<sup>{n}</sup></a></td>'
             )
         if path in self.item.involved:
-            return f'<td class="i{blank}">{text}</td>'
-        return '<td class="b"></td>' if blank else f"<td>{text}</td>"
+            return f'<td class="i{blank}"{span}>{text}</td>'
+        return f'<td class="b"{span}></td>' if blank else f"<td{span}>{text}</td>"
+
+    def amount_unit(self) -> str | None:
+        """The unit printed beside an amount (表二 2019 政府集中采购), for its column label."""
+        return next((r[T.AMOUNT_UNIT_KEY] for r in self.values.values() if T.AMOUNT_UNIT_KEY in (r or {})), None)
 
 
 def _th(text: str, colspan: int = 1, rowspan: int = 1) -> str:
@@ -451,46 +451,16 @@ def _th(text: str, colspan: int = 1, rowspan: int = 1) -> str:
     return f"<th{attributes}>{escape(text)}</th>"
 
 
-def _applications_grid(shape: T.Shape, grid: _Grid) -> str:
-    """表三: 申请人情况 over 自然人 | 法人或其他组织 (five kinds [, 小计]) | 总计, one row per item."""
-    first, *organisations, last = shape.columns
-    head = (
-        f'<tr><th rowspan="3"></th>{_th(T.APPLICANTS_HEADING, len(shape.columns))}</tr>'
-        f"<tr>{_th(first.label, rowspan=2)}{_th(T.ORGANISATION_GROUP, len(organisations))}{_th(last.label, rowspan=2)}</tr>"
-        "<tr>"
-        + "".join(_th(SUBTOTAL_SHORT if c == T.SUBTOTAL_COLUMN else c.label) for c in organisations)
-        + "</tr>"
-    )
-    body = "".join(f"<tr>{_th(r.label)}{''.join(grid.td(r, c) for c in shape.columns)}</tr>" for r in shape.rows)
-    return f'<table class="g"><thead>{head}</thead><tbody>{body}</tbody></table>'
-
-
-def _reviews_grid(shape: T.Shape, grid: _Grid) -> str:
-    """表四: 行政复议 | 行政诉讼 (未经复议直接起诉, 复议后起诉), the five columns three times, one row."""
-    review, *lawsuits = shape.rows
-    width = len(shape.columns)
-    lawsuit_group = lawsuits[0].label.split("·")[0]
-    head = (
-        f"<tr>{_th(review.label, width, 2)}{_th(lawsuit_group, width * len(lawsuits))}</tr>"
-        f"<tr>{''.join(_th(r.label.split('·')[-1], width) for r in lawsuits)}</tr>"
-        f"<tr>{''.join(_th(c.label) for _ in shape.rows for c in shape.columns)}</tr>"
-    )
-    body = "".join(grid.td(r, c) for r in shape.rows for c in shape.columns)
-    return f'<table class="g"><thead>{head}</thead><tbody><tr>{body}</tr></tbody></table>'
-
-
-def _active_grid(shape: T.Shape, grid: _Grid) -> str:
-    """表二: the rows in template order, a header row of column labels wherever the columns change."""
-    width = max(len(shape.columns_of(r)) for r in shape.rows)
-    out, previous = [], None
-    for row in shape.rows:
-        columns = shape.columns_of(row)
-        pad = f'<td class="p" colspan="{width - len(columns)}"></td>' if len(columns) < width else ""
-        if columns != previous:
-            out.append(f"<tr><th></th>{''.join(_th(c.label) for c in columns)}{pad}</tr>")
-            previous = columns
-        out.append(f"<tr>{_th(row.label)}{''.join(grid.td(row, c) for c in columns)}{pad}</tr>")
-    return f'<table class="g"><tbody>{"".join(out)}</tbody></table>'
+def _printed_table(shape: T.Shape, grid: _Grid) -> str:
+    """The table on the grid the template prints (gxllm.printed); the rows before the first
+    value are its header."""
+    _, rows = printed.grid(shape, grid.amount_unit())
+    head: list[str] = []
+    body: list[str] = []
+    for cells in rows:
+        html = "".join(grid.td(*c.cell, c.colspan) if c.cell else _th(c.text, c.colspan, c.rowspan) for c in cells)
+        (body if body or any(c.cell for c in cells) else head).append(f"<tr>{html}</tr>")
+    return f'<table class="g"><thead>{"".join(head)}</thead><tbody>{"".join(body)}</tbody></table>'
 
 
 # --- conflict entries --------------------------------------------------------------------------
