@@ -282,7 +282,7 @@ def test_entries_carry_their_column_kind_and_exact_values(every_kind):
     assert f'data-vk="signed" data-v="{t2["administrative_licensing"]["change"]}">' in change
     assert t2["government_procurement"]["total_amount"] % 1  # a fraction
     assert f'data-vk="money" data-v="{t2["government_procurement"]["total_amount"]}">' in amount
-    assert "<dt>LLM</dt><dd>1234567.89</dd>" in amount  # not number()'s 1.23457e+06
+    assert "<dt>LLM</dt><dd>1234567.89</dd>" in amount  # exact, not 1.23457e+06
     assert '<button type="button" value="1234567.89">用LLM值 use LLM value</button>' in amount
 
 

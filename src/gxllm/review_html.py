@@ -28,7 +28,7 @@ from . import printed
 from . import template as T
 from .normalize import needs_simplification, normalize_text
 from .output import shape_of
-from .review import KIND_LABELS, Conflict, Number, ReportReview, summary
+from .review import KIND_LABELS, Conflict, ReportReview, summary
 from .validate import number
 
 STATUS_LABELS = {"ok": "通过 ok", "review": "待复核 review", "failed": "失败 failed"}
@@ -406,10 +406,10 @@ def _table_block(item: ReportReview, table: T.Table, conflicts: list[Conflict], 
 
 
 def _value_text(value) -> str:
-    """A value as shown, exact like the decision buttons fill it in (not number()'s 1.23457e+06)."""
+    """A value as shown in a table cell; empty for a blank."""
     if value is None or value == "":
         return ""
-    return _exact(value) if isinstance(value, int | float) else str(value)
+    return number(value) if isinstance(value, int | float) else str(value)
 
 
 def _anchor_id(prefix: str, item: ReportReview, n: int) -> str:
@@ -479,19 +479,11 @@ def _names(names: list[str]) -> str:
     return "; ".join(escape(n) for n in names) if names else '<span class="na">无 none</span>'
 
 
-def _exact(value: Number) -> str:
-    """A value as `gxllm apply` reads it back unchanged: 7, 96171.6, blank (number() rounds
-    fractions to six digits)."""
-    if value is None:
-        return "blank"
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
 def _decision_form(c: Conflict) -> str:
     """The reviewer's resolved value and note, with buttons that fill in a reading; hidden until
     the script shows it, since only the script can keep and export a decision."""
     readings = ((c.rules_value, "用规则值 use rule value"), (c.llm_value, "用LLM值 use LLM value"), (c.value, "确认现值 confirm value"))
-    buttons = "".join(f'<button type="button" value="{_exact(v)}">{label}</button>' for v, label in readings if v != "")
+    buttons = "".join(f'<button type="button" value="{number(v)}">{label}</button>' for v, label in readings if v != "")
     return (
         '<div class="d" hidden><input class="rv" inputmode="decimal" placeholder="核定值 resolved value"> '
         f'<input class="no" placeholder="备注 note">{buttons}</div>'
@@ -515,7 +507,7 @@ def _conflict_entry(item: ReportReview, c: Conflict, n: int, column: T.Column | 
     kinds = "".join(f'<span class="k">{_kind_label(k)}</span>' for k in c.kinds)
     # data-vk: the column's kind (count, signed, money), which values it takes; data-v: the value
     # now, exact, for the decisions CSV (which reads the cell and labels from .cell, .tl, .rl, .cl).
-    decision = f' data-vk="{column.kind}" data-v="{"" if c.value is None else _exact(c.value)}"' if drawn else ""
+    decision = f' data-vk="{column.kind}" data-v="{"" if c.value is None else number(c.value)}"' if drawn else ""
     out = [
         (
             f'<li class="c" id="{_anchor_id("c", item, n)}" tabindex="-1" '

@@ -16,10 +16,11 @@ Values = Mapping[str, Mapping[str, int | float | None]]
 
 
 def number(value: int | float | None) -> str:
-    """A value as findings print it: 7, 96171.6, or "blank"."""
+    """A value as findings, reviews and decisions print it: 7, 96171.6, 1234567.89 or "blank";
+    exact, so that what a reviewer copies back is the value (15 digits drop float noise)."""
     if value is None:
         return "blank"
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+    return str(int(value)) if float(value).is_integer() else f"{value:.15g}"
 
 
 def _equal(a: float, b: float) -> bool:
