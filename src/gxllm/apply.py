@@ -50,10 +50,6 @@ class Decision:
     value: int | float | None
     note: str
 
-    @property
-    def table(self) -> str:
-        return self.cell.split(".")[0]
-
 
 def _number(text: str) -> int | float | None:
     """A reviewer's number: 12, 1,234, １２, 96171.6, -3; blank/空 for an empty source cell."""
@@ -193,13 +189,13 @@ def revalidate(result: dict, decided: set[str]) -> dict:
         unread = {c for f in findings if f["kind"] in UNREAD and _table_of(f) == table for c in f["cells"]}
         failing = validate(table, shape, result[table], unread)
         findings += [f.to_dict() for f in failing]
+        if not failing:  # llm_unverified says identities fail with the LLM's cells; they hold now
+            findings = [f for f in findings if not (_table_of(f) == table and f["kind"] == "llm_unverified")]
         open_cells = any(
             _table_of(f) == table and f["kind"] not in INFORMATIONAL and f["kind"] not in LLM_TABLE_KINDS for f in findings
         )
         if not open_cells:  # what the LLM was asked for (or could not do) a person has done
             findings = [f for f in findings if not (_table_of(f) == table and f["kind"] in LLM_TABLE_KINDS)]
-        if not failing:  # llm_unverified says identities fail with the LLM's cells; they hold now
-            findings = [f for f in findings if not (_table_of(f) == table and f["kind"] == "llm_unverified")]
     result["findings"] = findings
     if result["status"] != "failed":
         result["status"] = "review" if any(f["kind"] not in INFORMATIONAL for f in findings) else "ok"
