@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 from . import template as T
 from .errors import GxllmError
-from .extract import UNREAD
-from .findings import INFORMATIONAL
+from .findings import INFORMATIONAL, UNREAD
 from .output import shape_of
 from .review import CONFLICT_FIELDS, report_id_of
 from .validate import number, validate
@@ -125,11 +124,8 @@ def _column(result: dict, cell: str) -> T.Column | None:
     if len(parts) != 3 or parts[0] not in T.TABLE_BY_KEY or result.get("status") == "failed":
         return None
     table, row, column = parts
-    shape = shape_of(result, table)
-    row_spec = next((r for r in shape.rows if r.key == row), None)
-    if row_spec is None or row not in (result.get(table) or {}):
-        return None
-    return next((c for c in shape.columns_of(row_spec) if c.key == column), None)
+    found = shape_of(result, table).cell(row, column)
+    return found[1] if found and row in (result.get(table) or {}) else None
 
 
 def apply(results: list[dict], decisions: list[Decision]) -> list[dict]:

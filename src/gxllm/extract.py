@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from . import template as T
 from .document import Document
-from .findings import Finding
+from .findings import UNREAD, Finding
 from .layout import split_cells
 from .load import load
 from .locate import Token, locate, tokenize
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from .llm_client import LLMAnswer
 
 SCHEMA_VERSION = 1
-UNREAD = ("missing", "unreadable")  # finding kinds whose cells hold no reading at all
 
 
 def _report_template(text: str, t2: str | None, t3: str | None, year: int | None) -> str | None:

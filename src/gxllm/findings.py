@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 # Kinds that never make a report need review on their own.
 INFORMATIONAL = frozenset({"blank", "absent_optional", "read_by_llm"})
+# Kinds whose cells hold no reading at all: identities over them prove nothing.
+UNREAD = ("missing", "unreadable")
 
 
 @dataclass

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from dataclasses import dataclass, field
 
 from . import template as T
-from .findings import INFORMATIONAL
+from .findings import INFORMATIONAL, UNREAD
 from .journal import report_id
 from .output import shape_of
 from .validate import number
 
 Number = int | float | None
-UNREAD_KINDS = ("unreadable", "missing", "unassigned")
 # A table the LLM read alone with an identity failing names every cell it read; the cells to
 # decide are the suspects of the failing identities, so the finding is a note on the table.
 TABLE_NOTES = ("llm_unverified",)
@@ -125,11 +125,8 @@ def _is_cell(path: str) -> bool:
 
 
 def _label(shape: T.Shape, row: str, column: str) -> tuple[str, str]:
-    row_spec = next((r for r in shape.rows if r.key == row), None)
-    if row_spec is None:
-        return row, column
-    column_spec = next((c for c in shape.columns_of(row_spec) if c.key == column), None)
-    return row_spec.label, column_spec.label if column_spec else column
+    found = shape.cell(row, column)
+    return (found[0].label, found[1].label) if found else (row, column)
 
 
 def identity_failure(result: dict, finding: dict) -> IdentityFailure:
@@ -151,7 +148,7 @@ def identity_failure(result: dict, finding: dict) -> IdentityFailure:
     split = len(identity.lhs)
     _, row, column = cells[0].split(".")
     if identity.per == "row":
-        where = shape.row(row).label if any(r.key == row for r in shape.rows) else row
+        where = _label(shape, row, column)[0]
         name = {c.key: c.label for c in shape.columns}
         term = lambda path: name.get(path.split(".")[2], path)  # noqa: E731
     else:
@@ -224,7 +221,7 @@ def review_report(result: dict) -> ReportReview | None:
                 item.rules_satisfies = list(finding.get("rules_satisfies", []))
                 item.llm_satisfies = list(finding.get("llm_satisfies", []))
     for item in conflicts.values():  # a null the rules could not read is no reading, not a blank cell
-        if item.rules_value is None and set(item.kinds) & set(UNREAD_KINDS):
+        if item.rules_value is None and set(item.kinds) & {*UNREAD, "unassigned"}:
             item.rules_value = ""
     for path in sorted(suspects, key=_template_order(result)):
         conflict(path).kinds.append("identity")
@@ -252,9 +249,7 @@ def review(results: list[dict]) -> list[ReportReview]:
 
 def summary(results: list[dict], reviews: list[ReportReview]) -> dict:
     """What the top of the review shows: counts by status, conflicts by kind and identity, cost."""
-    statuses: dict[str, int] = {}
-    for result in results:
-        statuses[result.get("status", "failed")] = statuses.get(result.get("status", "failed"), 0) + 1
+    statuses = Counter(result.get("status", "failed") for result in results)
     by_kind: dict[str, int] = {}
     by_identity: dict[str, int] = {}
     for item in reviews:
@@ -269,7 +264,7 @@ def summary(results: list[dict], reviews: list[ReportReview]) -> dict:
     calls = [c for r in results for c in (r.get("llm") or {}).get("calls", [])]
     return {
         "reports": len(results),
-        "status": {s: statuses.get(s, 0) for s in ("ok", "review", "failed")},
+        "status": {s: statuses[s] for s in ("ok", "review", "failed")},
         "conflicting_cells": sum(len(r.conflicts) for r in reviews),
         "by_kind": dict(sorted(by_kind.items(), key=lambda kv: -kv[1])),
         "by_identity": dict(sorted(by_identity.items())),

@@ -391,12 +391,14 @@ def _table_block(item: ReportReview, table: T.Table, conflicts: list[Conflict], 
     result = item.result
     shape = shape_of(result, table.key)
     provenance = (result.get("provenance") or {}).get(table.key) or {}
-    columns = {f"{table.key}.{r.key}.{c.key}": c for r, c in shape.cell_paths()}  # the cells drawn
     grid = _Grid(item, table.key, result.get(table.key) or {}, numbers)
     out = [f"<h3>{table.number} {escape(table.title)}</h3>", _printed_table(shape, grid)]
     if conflicts:
         out.append('<ol class="cs">')
-        out += [_conflict_entry(item, c, numbers[c.path], columns.get(c.path), provenance) for c in conflicts]
+        drawn = [shape.cell(c.row, c.column) for c in conflicts]
+        out += [
+            _conflict_entry(item, c, numbers[c.path], found and found[1], provenance) for c, found in zip(conflicts, drawn)
+        ]
         out.append("</ol>")
     out.append(_excerpt(provenance, shape, conflicts))
     return "".join(out)

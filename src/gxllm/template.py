@@ -62,6 +62,12 @@ class Shape:
     def columns_of(self, row: Row) -> tuple[Column, ...]:
         return row.columns or self.columns
 
+    def cell(self, row: str, column: str) -> tuple[Row, Column] | None:
+        """The row and column of a cell of this shape, or None where the shape has no such cell."""
+        row_spec = next((r for r in self.rows if r.key == row), None)
+        column_spec = next((c for c in self.columns_of(row_spec) if c.key == column), None) if row_spec else None
+        return (row_spec, column_spec) if column_spec else None
+
     def cell_paths(self) -> list[tuple[Row, Column]]:
         return [(r, c) for r in self.rows for c in self.columns_of(r)]
 
