@@ -15,6 +15,7 @@ punctuation, and they tolerate the label variants seen in real reports (typos, 1
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 TemplateId = Literal["2021", "2019"]
@@ -297,7 +298,60 @@ SUM_IDENTITIES = (
         ("upheld", "corrected", "other", "pending"), "总计 = 结果维持 + 结果纠正 + 其他结果 + 尚未审结",
     ),
 )
+IDENTITY_BY_ID = {i.id: i for i in SUM_IDENTITIES}
 COUNTS_IDENTITY = "counts"
+
+
+@dataclass(frozen=True)
+class SumInstance:
+    """One instance of a sum identity: sum(lhs cells) == sum(rhs cells), along the row or column
+    named `where`. Cells are (row key, column key) pairs; the digit splitter uses column indices."""
+
+    identity: str
+    where: str
+    lhs: tuple
+    rhs: tuple
+
+    @property
+    def cells(self) -> tuple:
+        return self.lhs + self.rhs
+
+    @property
+    def name(self) -> str:
+        return f"{self.identity} {self.where}"
+
+    def sides(self, value) -> tuple[float, float]:
+        """Both sums, `value(cell)` giving each cell (a blank read as 0)."""
+        return sum(value(c) or 0 for c in self.lhs), sum(value(c) or 0 for c in self.rhs)
+
+    def holds(self, value) -> bool:
+        left, right = self.sides(value)
+        return abs(left - right) < 1e-6 * max(1.0, abs(left), abs(right))
+
+
+@lru_cache(maxsize=None)
+def sum_instances(shape: Shape) -> tuple[SumInstance, ...]:
+    """Every instance of the table's sum identities in this shape: per row or per column."""
+    row_keys = [r.key for r in shape.rows]
+    column_keys = [c.key for c in shape.columns]
+    out = []
+    for identity in SUM_IDENTITIES:
+        if identity.table != shape.table:
+            continue
+        if identity.per == "row":
+            if set(identity.lhs + identity.rhs) <= set(column_keys):
+                out += [
+                    SumInstance(identity.id, row.label, tuple((row.key, c) for c in identity.lhs), tuple((row.key, c) for c in identity.rhs))
+                    for row in shape.rows
+                ]
+            continue
+        rhs = identity.rhs or tuple(r.key for r in shape.rows if r.result)
+        if set(identity.lhs + rhs) <= set(row_keys):
+            out += [
+                SumInstance(identity.id, column.label, tuple((r, column.key) for r in identity.lhs), tuple((r, column.key) for r in rhs))
+                for column in shape.columns
+            ]
+    return tuple(out)
 
 
 # --- lookups derived from the declarations above -------------------------------------------

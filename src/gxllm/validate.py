@@ -23,57 +23,31 @@ def number(value: int | float | None) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.15g}"
 
 
-def _equal(a: float, b: float) -> bool:
-    return abs(a - b) < 1e-6 * max(1.0, abs(a), abs(b))
-
-
-def _instances(identity: T.SumIdentity, shape: T.Shape):
-    """(where, lhs cells, rhs cells) for each row or column the identity applies to."""
-    row_keys = [r.key for r in shape.rows]
-    column_keys = [c.key for c in shape.columns]
-    if identity.per == "row":
-        if not set(identity.lhs + identity.rhs) <= set(column_keys):
-            return
-        for row in shape.rows:
-            yield row.label, [(row.key, c) for c in identity.lhs], [(row.key, c) for c in identity.rhs]
-    else:
-        rhs = identity.rhs or tuple(r.key for r in shape.rows if r.result)
-        if not set(identity.lhs + rhs) <= set(row_keys):
-            return
-        for column in shape.columns:
-            yield column.label, [(r, column.key) for r in identity.lhs], [(r, column.key) for r in rhs]
-
-
 def check_sums(table: str, shape: T.Shape, values: Values, unread: Set[str] = frozenset()) -> list[Finding]:
     findings = []
-    for identity in T.SUM_IDENTITIES:
-        if identity.table != table:
+    for instance in T.sum_instances(shape):
+        cells = [f"{table}.{r}.{c}" for r, c in instance.cells]
+        if any(c in unread for c in cells) or instance.holds(lambda cell: values[cell[0]][cell[1]]):
             continue
-        for where, lhs, rhs in _instances(identity, shape):
-            cells = lhs + rhs
-            if any(f"{table}.{r}.{c}" in unread for r, c in cells):
-                continue
-            blank = [f"{table}.{r}.{c}" for r, c in cells if values[r][c] is None]
-            left = [values[r][c] or 0 for r, c in lhs]
-            right = [values[r][c] or 0 for r, c in rhs]
-            if _equal(sum(left), sum(right)):
-                continue
-            arithmetic = (
-                f"{'+'.join(map(number, left))}={number(sum(left))} ≠ "
-                f"{'+'.join(map(number, right))}={number(sum(right))}"
+        blank = [f"{table}.{r}.{c}" for r, c in instance.cells if values[r][c] is None]
+        left = [values[r][c] or 0 for r, c in instance.lhs]
+        right = [values[r][c] or 0 for r, c in instance.rhs]
+        arithmetic = (
+            f"{'+'.join(map(number, left))}={number(sum(left))} ≠ "
+            f"{'+'.join(map(number, right))}={number(sum(right))}"
+        )
+        note = f" (blank read as 0: {', '.join(blank)})" if blank else ""
+        findings.append(
+            Finding(
+                "identity",
+                cells,
+                f"{instance.name}: {T.IDENTITY_BY_ID[instance.identity].description}: {arithmetic}{note}",
+                identity=instance.identity,
+                reported=sum(left),
+                computed=sum(right),
+                blank_as_zero=blank,
             )
-            note = f" (blank read as 0: {', '.join(blank)})" if blank else ""
-            findings.append(
-                Finding(
-                    "identity",
-                    [f"{table}.{r}.{c}" for r, c in cells],
-                    f"{identity.id} {where}: {identity.description}: {arithmetic}{note}",
-                    identity=identity.id,
-                    reported=sum(left),
-                    computed=sum(right),
-                    blank_as_zero=blank,
-                )
-            )
+        )
     return findings
 
 
@@ -82,17 +56,12 @@ def holding_identities(shape: T.Shape, values: Values, path: str, unread: Set[st
     `T3-row 自然人`-style names; instances over an unread cell prove nothing and are left out."""
     table = shape.table
     held = []
-    for identity in T.SUM_IDENTITIES:
-        if identity.table != table:
+    for instance in T.sum_instances(shape):
+        cells = [f"{table}.{r}.{c}" for r, c in instance.cells]
+        if path not in cells or any(c in unread and c != path for c in cells):
             continue
-        for where, lhs, rhs in _instances(identity, shape):
-            cells = [f"{table}.{r}.{c}" for r, c in lhs + rhs]
-            if path not in cells or any(c in unread and c != path for c in cells):
-                continue
-            left = sum(values[r][c] or 0 for r, c in lhs)
-            right = sum(values[r][c] or 0 for r, c in rhs)
-            if _equal(left, right):
-                held.append(f"{identity.id} {where}")
+        if instance.holds(lambda cell: values[cell[0]][cell[1]]):
+            held.append(instance.name)
     return held
 
 
