@@ -9,6 +9,8 @@ Every row/column label comes from ``gxllm.template`` and every printed grid from
     render_markdown(report)          markdown tables
     render_html(report, encoding)    bytes: <table> grids with rowspan/colspan
     render_pdf_layout(report)        imitation of ``pdftotext -layout``
+    render_flattened(report)         a crawler's flattening: every cell of a table run together
+    render_flattened_html(report)    the same, each table flattened into one <p>
 
 ``sample_report(seed)`` / ``sample_report_2019(seed)`` build consistent reports to render.
 """
@@ -262,6 +264,46 @@ def render_markdown(report: dict) -> str:
         else:
             out.append({"title": "# ", "heading": "## "}.get(kind, "") + text)
     return "\n\n".join(out) + "\n"
+
+
+def _flattened_table(grid: Grid, rng: random.Random, spaces: float, broken_labels: float) -> str:
+    """A table's cells run together: labels glued to numbers, numbers to numbers, numbering to the
+    previous row's digits, a blank cell printed as nothing; a stray space at some real cell
+    boundaries and inside some labels (never inside a number)."""
+    out = []
+    for row in grid[1]:
+        for c in row:
+            text = c.text
+            if not c.value and len(text) > 3 and rng.random() < broken_labels:
+                cjk = [i for i in range(1, len(text)) if "\u4e00" <= text[i - 1] <= "\u9fff" and "\u4e00" <= text[i] <= "\u9fff"]
+                if cjk:
+                    at = rng.choice(cjk)
+                    text = text[:at] + " " + text[at:]
+            out.append(text)
+            if c.value and c.text and rng.random() < spaces:
+                out.append(" ")
+    return "".join(out)
+
+
+def render_flattened(
+    report: dict, *, seed: int = 0, one_line: bool = False, spaces: float = 0.15, broken_labels: float = 0.2
+) -> str:
+    """What a crawler that dropped every separator saved: each table on one line, its cells run
+    together (``one_line``: the whole report, prose and tables, on a single line)."""
+    rng = random.Random(seed)
+    return _text_report(report, lambda grid: _flattened_table(grid, rng, spaces, broken_labels), "" if one_line else "\n")
+
+
+def render_flattened_html(report: dict, *, seed: int = 0) -> bytes:
+    """A page whose tables were flattened into one <p> each (a CMS that pasted the table's text)."""
+    rng = random.Random(seed)
+    body = []
+    for kind, text in _parts(report):
+        if kind == "table":
+            text = _flattened_table(GRIDS[text](report), rng, 0.15, 0.2)
+        body.append(f'<p style="text-indent:2em">{html.escape(text)}</p>')
+    page = '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n</head>\n<body>\n' + "\n".join(body) + "\n</body>\n</html>\n"
+    return page.encode("utf-8")
 
 
 # --- HTML -------------------------------------------------------------------------------------

@@ -27,21 +27,6 @@ def kinds(result: dict) -> list[str]:
     return [f["kind"] for f in result["findings"]]
 
 
-def test_glued_cells_are_never_split_by_guess():
-    row = APPS["new_received"]
-    glued = "一、本年新收政府信息公开申请数量" + "".join(str(v) for v in row.values())
-    result = extract_text(replace_line(render_pipe_rows(REPORT), "本年新收", glued))
-    assert result["status"] == "review"
-    assert result["applications"]["new_received"] == dict.fromkeys(row)
-    assert result["applications"]["carried_over"] == APPS["carried_over"]
-    assert kinds(result) == ["unreadable"]
-    digits = "".join(str(v) for v in row.values())
-    assert result["findings"][0]["message"] == (
-        f"row 「一、本年新收政府信息公开申请数量」: numbers glued together without separators ({digits}); "
-        "the cell boundaries are not in the text"
-    )
-
-
 def test_missing_row_is_detected_not_shifted():
     text = "\n".join(line for line in render_pipe_rows(REPORT).splitlines() if "上年结转" not in line)
     result = extract_text(text)
@@ -105,20 +90,6 @@ def test_2019_procurement_amount_keeps_its_printed_unit():
     assert result["report"]["template"] == "2019"
     assert result["active_disclosure"] == report["active_disclosure"]
     assert result["status"] == "ok"
-
-
-def test_a_table_flattened_by_a_crawler_is_review_not_absent():
-    lines = []
-    for line in render_pipe_rows(REPORT).splitlines():
-        cells = [c.strip() for c in line.split("|")]
-        lines.append("".join(cells) if any(c.isdigit() for c in cells) and "主动" not in line else line)
-    result = extract_text("\n".join(lines))
-    assert result["status"] == "review"
-    assert "applications" not in result["tables_absent"]
-    unreadable = [f["cells"][0].split(".")[0] for f in result["findings"] if f["kind"] == "unreadable"]
-    assert unreadable.count("applications") == 25
-    assert unreadable.count("reviews_and_lawsuits") == 1
-    assert all(v is None for row in result["applications"].values() for v in row.values())
 
 
 def test_text_among_a_rows_numbers_makes_that_row_unreadable_never_a_number():

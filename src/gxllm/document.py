@@ -25,6 +25,9 @@ class Line:
     number: int  # 1-based ordinal of the line (text), row or paragraph (HTML, PDF, DOCX)
     page: int | None = None  # PDF: 1-based page the line is printed on
     table: int | None = None  # HTML/DOCX/PDF: 1-based ordinal of the table grid the row belongs to
+    # A table flattened into running text is cut into pieces, each a line of its own with the
+    # source line's number: `part` numbers them (None for every ordinary line).
+    part: int | None = None
 
     @property
     def text(self) -> str:

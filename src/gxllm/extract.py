@@ -52,7 +52,10 @@ def _absent(table: T.Table, shape: T.Shape) -> TableResult:
     return TableResult(table.key, None, shape.empty_values(), findings=[Finding(kind, [table.key], message)])
 
 
-def _parse_all(tokens: list[Token], text: str, year: int | None) -> tuple[dict[str, TableResult], dict[str, str], str | None]:
+Span = tuple[tuple[int, int], tuple[int, int]]  # a table's first and last (line, piece)
+
+
+def _parse_all(tokens: list[Token], text: str, year: int | None) -> tuple[dict[str, TableResult], dict[str, Span], str | None]:
     regions = locate(tokens)
     t2_variant = active_disclosure_variant(tokens, regions["active_disclosure"]) if "active_disclosure" in regions else None
     t3_layout = applications_layout(tokens, regions["applications"]) if "applications" in regions else None
@@ -78,10 +81,8 @@ def _parse_all(tokens: list[Token], text: str, year: int | None) -> tuple[dict[s
             # A heading followed by prose, not a table. (Labels with unreadable values stay:
             # a flattened table is there, just not readable by the rules.)
             results[table.key] = _absent(table, shape)
-    line_ranges = {
-        key: f"{tokens[r.start].line}-{tokens[r.end - 1].line}" for key, r in regions.items() if results[key].found
-    }
-    return results, line_ranges, template
+    spans = {key: (tokens[r.start].place, tokens[r.end - 1].place) for key, r in regions.items() if results[key].found}
+    return results, spans, template
 
 
 # A callable that reads one table with an LLM: (shape, table text) -> LLMAnswer. Injected so
@@ -114,7 +115,7 @@ def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None
     text = "\n".join(lines)
     year = find_year(lines)
     tokens = tokenize(doc)
-    results, line_ranges, template = _parse_all(tokens, text, year)
+    results, spans, template = _parse_all(tokens, text, year)
 
     findings: list[Finding] = []
     calls: list[LLMAnswer] = []
@@ -132,7 +133,7 @@ def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None
             if needed and reader is None:
                 table.findings.append(_not_configured(key, llm, table.findings))
             elif needed:
-                answer = reader(result.shape, region_text(_region_lines(doc, line_ranges[key])))
+                answer = reader(result.shape, _llm_text(doc, spans[key], table.findings))
                 calls.append(answer)
                 _apply(table, answer, unread)
         tables[key] = table
@@ -154,7 +155,7 @@ def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None
     out["findings"] = [f.to_dict() for f in findings]
     out["table_shapes"] = {k: results[k].shape.variant for k in found if k != "reviews_and_lawsuits"}
     out["tables_absent"] = [k for k in results if k not in found]
-    out["provenance"] = {k: _provenance(tables[k], line_ranges[k], doc, printed) for k in found}
+    out["provenance"] = {k: _provenance(tables[k], spans[k], doc, printed) for k in found}
     if calls:
         out["llm"] = {
             "calls": [answer.record() for answer in calls],
@@ -173,9 +174,22 @@ def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None
     return out
 
 
-def _region_lines(doc: Document, lines: str) -> list:
-    first, last = (int(n) for n in lines.split("-"))
-    return [line for line in doc.lines if first <= line.number <= last]
+def _llm_text(doc: Document, span: Span, findings: list[Finding]) -> str:
+    """The located table as the LLM reads it, with the splits the rules could not choose between:
+    a flattened table's own pieces, not the whole line it was printed in."""
+    first, last = span
+    text = region_text([line for line in doc.lines if first <= (line.number, line.part or 0) <= last])
+    choices = [f for f in findings if f.kind == "unreadable" and f.details.get("candidates")]
+    if choices:
+        text += "\n\nSplits of glued digits that keep the identities (the rules could not choose):\n" + "\n".join(
+            f"{_row_keys(f.cells)}: " + " or ".join("|".join("null" if v is None else str(v) for v in c) for c in f.details["candidates"])
+            for f in choices
+        )
+    return text
+
+
+def _row_keys(cells: list[str]) -> str:
+    return " ".join(dict.fromkeys(c.split(".")[1] for c in cells))
 
 
 def _not_configured(key: str, llm: str, findings: list[Finding]) -> Finding:
@@ -223,7 +237,7 @@ def _apply(table: _Table, answer: LLMAnswer, unread: set[str]) -> None:
     table.findings = kept + merged.findings + validate(shape.table, shape, merged.values)
 
 
-def _provenance(table: _Table, lines: str, doc: Document, printed: Document) -> dict:
+def _provenance(table: _Table, span: Span, doc: Document, printed: Document) -> dict:
     """Where a table's values were read: its line range and, per cell, the source line and the
     page (PDF) or table ordinal (HTML, DOCX, PDF) so a reviewer can find the printed number,
     and which path read it (rules, llm, both, disagreement) when the LLM was asked. `text` is
@@ -234,14 +248,16 @@ def _provenance(table: _Table, lines: str, doc: Document, printed: Document) -> 
         line = by_number[number]
         place = {"line": number, "page": line.page, "table": line.table}
         cells[path.split(".", 1)[1]] = {k: v for k, v in place.items() if v is not None}
+    for path in table.result.split:  # decided by the identities, not by printed boundaries
+        cells.setdefault(path.split(".", 1)[1], {}).update(source="rules", split=True)
     for cell, source in table.sources.items():
         cells.setdefault(cell, {})["source"] = source
     pages = sorted({place["page"] for place in cells.values() if "page" in place})
-    out = {"method": table.method, "lines": lines}
+    (first, _), (last, _) = span
+    out = {"method": table.method, "lines": f"{first}-{last}"}
     if pages:
         out["pages"] = f"{pages[0]}-{pages[-1]}" if len(pages) > 1 else str(pages[0])
     out["cells"] = cells
-    first, last = (int(n) for n in lines.split("-"))
     out["text"] = [
         [line.number, text] for line in printed.lines if first <= line.number <= last and (text := line.pipe_text).strip()
     ]

@@ -7,6 +7,11 @@
   offset is its position, comparable between lines of a PDF text layer.
 
 Page footers (`-4-`, `第 3 页`) are dropped wherever they appear, also inside a table.
+
+A table flattened into running text by a crawler (`…申请数量21710000218二、上年结转…`) has no
+cell boundaries at all. Such a line is cut into pieces, each a line part of its own: labels,
+headings, sentences and digit runs. A run keeps its spaces (the only boundaries it has); the
+parse stage splits it into cells with the template's identities (`gxllm.split`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from . import template as T
 from .document import Cell, Document, Line
 
 _FOOTER = re.compile(r"^\s*(?:[-—]\s*\d{1,3}\s*[-—]|第\s*\d{1,3}\s*页(?:\s*[,/]?\s*共\s*\d{1,3}\s*页)?|\d{1,3}\s*/\s*\d{1,3})\s*$")
@@ -75,15 +81,66 @@ def split_line(text: str) -> tuple[Cell, ...]:
     return _words(text)
 
 
+# --- tables flattened into running text ---------------------------------------------------------
+
+# A digit run: numbers glued together, with the spaces a crawler sometimes left between cells.
+RUN = re.compile(r"-?\d(?:[\d.,]*\d)?(?:[ \t]*-?\d(?:[\d.,]*\d)?)*")
+# Where a new piece of running text begins: a section or row numbering (三、 (一) 2.), the end
+# of a table's title, the end of a sentence.
+_NUMBERING = r"[一二三四五六七八九十]+、|\([一二三四五六七八九十]+\)|\d[.、](?=[^\d\s])"
+_PIECE_START = re.compile(
+    rf"(?={_NUMBERING})|(?<=。)|" + "|".join(f"(?<={re.escape(t.title)})" for t in T.TABLES)
+)
+# A flattened line holds a row label with digits glued straight after it.
+_ANCHORS = "|".join(sorted({r.anchor for t in T.TABLES for s in T.shapes_of(t.key) for r in s.rows}))
+_LABEL_GLUED_TO_DIGITS = re.compile(rf"(?:{_ANCHORS})(?:[^\d\s。]*[\u3400-\u9fff)\"])?\d")
+_SPACE_IN_LABEL = re.compile(r"(?<=[^\d\s])\s+(?=[^\d\s])")
+
+
+def _segments(text: str) -> list[str]:
+    cuts = sorted({m.start() for m in _PIECE_START.finditer(text)} | {0, len(text)})
+    return [text[a:b] for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]
+
+
+def flattened_pieces(text: str) -> list[str] | None:
+    """The pieces of a line holding a flattened table, in order; None for any other line.
+
+    Sentences (they end in 。) stay whole. The numbering of a row label glued to the previous
+    row's digits (`00000002.其他法律…`) belongs to the label: a number never ends in `.` or `、`
+    followed by text.
+    """
+    segments = _segments(text)
+    if not any("。" not in s and _LABEL_GLUED_TO_DIGITS.search(_SPACE_IN_LABEL.sub("", s)) for s in segments):
+        return None
+    pieces: list[str] = []
+    for segment in segments:
+        if "。" in segment:
+            pieces.append(segment.strip())
+            continue
+        numbering = re.match(r"\d[.、]", segment)  # a row's own 1. 2. is not a number
+        at = 0
+        for match in RUN.finditer(segment, numbering.end() if numbering else 0):
+            pieces.append(segment[at : match.start()])
+            pieces.append(match.group())
+            at = match.end()
+        pieces.append(segment[at:])
+    return [p.strip() for p in pieces if p.strip()]
+
+
+def _split(line: Line) -> tuple[Line, ...]:
+    if line.cells and (pieces := flattened_pieces(line.text)) is not None:
+        return tuple(
+            Line((Cell(piece),), line.number, line.page, line.table, part) for part, piece in enumerate(pieces)
+        )
+    if len(line.cells) == 1 and line.cells[0].pos is None:
+        return (Line(split_line(line.cells[0].text), line.number, line.page, line.table),)
+    return (line,)
+
+
 def split_cells(doc: Document) -> Document:
-    """Split every line that is still one unpositioned cell: a text line or an HTML paragraph.
+    """Split every line that is still one unpositioned cell: a text line or an HTML paragraph;
+    and cut every line holding a flattened table into its pieces.
 
     Cells of an HTML grid (they carry their grid column) are cells already.
     """
-    lines = tuple(
-        Line(split_line(line.cells[0].text), line.number, line.page, line.table)
-        if len(line.cells) == 1 and line.cells[0].pos is None
-        else line
-        for line in doc.lines
-    )
-    return replace(doc, lines=lines)
+    return replace(doc, lines=tuple(line for source in doc.lines for line in _split(source)))

@@ -13,7 +13,7 @@ from typing import Literal
 
 from . import template as T
 from .document import Document
-from .layout import NUMBER
+from .layout import NUMBER, RUN
 from .normalize import squeeze
 
 BLANK = re.compile(r"^(?:|-+|—+|/|\\|无|空)$")  # printed for "nothing": null, never 0
@@ -32,10 +32,19 @@ class Token:
     first_in_line: bool
     values_in_line: int
     garbled: bool = False  # text printed among a row's numbers: a cell that is not a number
+    part: int | None = None  # the piece of a line holding a flattened table (Line.part)
+    glued: bool = False  # a run of digits from a flattened table: its cell boundaries are not printed
 
     @property
     def prose(self) -> bool:
-        return self.kind == "text" and (len(self.text) > _PROSE_LENGTH or "。" in self.text)
+        # Pieces of a flattened table are cut at sentence ends: only a sentence is prose there.
+        long = self.part is None and len(self.text) > _PROSE_LENGTH
+        return self.kind == "text" and (long or "。" in self.text)
+
+    @property
+    def place(self) -> tuple[int, int]:
+        """The line (and piece of a flattened line) the token is printed on."""
+        return self.line, self.part or 0
 
 
 def parse_number(text: str) -> tuple[int | float, str | None]:
@@ -49,8 +58,14 @@ def parse_number(text: str) -> tuple[int | float, str | None]:
     return number, unit
 
 
+# Digits no count is printed as: a leading zero (`0000000`) or more than nine digits: cells glued.
+_GLUED_DIGITS = re.compile(r"0\d+|\d{10,}")
+
+
 def _classify(text: str) -> tuple[str, int | float | None, str | None]:
-    """(kind, number, unit) of a cell: a number, a blank (printed or empty), or text."""
+    """(kind, number, unit) of a cell: a number, a blank (printed or empty), glued digits, or text."""
+    if _GLUED_DIGITS.fullmatch(text):
+        return "run", None, None
     if NUMBER.match(text):
         return ("value", *parse_number(text))
     if BLANK.match(text) or not squeeze(text):
@@ -61,20 +76,36 @@ def _classify(text: str) -> tuple[str, int | float | None, str | None]:
 def tokenize(doc: Document) -> list[Token]:
     tokens: list[Token] = []
     for line in doc.lines:
+        if line.part is not None:
+            tokens.append(_piece(line))
+            continue
         texts = [cell.text.strip() for cell in line.cells]
         kinds = [_classify(text) for text in texts]
-        numbers = [i for i, (_, number, _) in enumerate(kinds) if number is not None]
+        numbers = [i for i, (kind, number, _) in enumerate(kinds) if number is not None or kind == "run"]
         # Labels come before a row's numbers; text between two numbers fills a value cell (a
         # footnote mark, a unit, a watermark): that cell cannot be read.
         garbled = {i for i, (kind, _, _) in enumerate(kinds) if kind == "text" and numbers and numbers[0] < i < numbers[-1]}
-        values = sum(kind == "value" for kind, _, _ in kinds) + len(garbled)
+        values = sum(kind in ("value", "run") for kind, _, _ in kinds) + len(garbled)
         for index, (cell, text, (kind, number, unit)) in enumerate(zip(line.cells, texts, kinds)):
+            if kind == "run":
+                tokens.append(Token("value", text, None, None, cell.pos, line.number, index == 0, values, glued=True))
+                continue
             if index in garbled:
                 tokens.append(Token("value", text, None, None, cell.pos, line.number, False, values, garbled=True))
                 continue
             shown = text if kind == "value" else squeeze(text)
             tokens.append(Token(kind, shown, number, unit, cell.pos, line.number, index == 0, values))
     return tokens
+
+
+def _piece(line) -> Token:
+    """The token of one piece of a flattened line: a digit run, a blank mark, or text."""
+    text = line.cells[0].text.strip()
+    kind, number, unit = _classify(text)
+    if RUN.fullmatch(text) or kind == "run":
+        return Token("value", text, None, None, None, line.number, True, 1, part=line.part, glued=True)
+    shown = text if kind == "value" else squeeze(text)
+    return Token(kind, shown, number, unit, None, line.number, True, int(kind == "value"), part=line.part)
 
 
 @dataclass(frozen=True)
@@ -85,12 +116,14 @@ class Region:
 
 
 def _is_heading(token: Token, pattern: str) -> bool:
+    # In running text a heading is followed by whatever comes next: only its start is read.
+    text = token.text if token.part is None else token.text[:32]
     return (
         token.kind == "text"
         and token.first_in_line
         and token.values_in_line == 0
-        and len(token.text) <= 32
-        and re.search(pattern, token.text) is not None
+        and len(text) <= 32
+        and re.search(pattern, text) is not None
     )
 
 
@@ -132,7 +165,7 @@ def locate(tokens: list[Token]) -> dict[str, Region]:
         carried_forward = T.applications_shape("2021", False).rows[-1]
         last_row = _find(tokens, carried_forward.anchor, anchor) or anchor
         t3_end = last_row + 1
-        while t3_end < len(tokens) and (tokens[t3_end].kind == "value" or tokens[t3_end].line == tokens[last_row].line):
+        while t3_end < len(tokens) and (tokens[t3_end].kind == "value" or tokens[t3_end].place == tokens[last_row].place):
             t3_end += 1
 
     # 表四 follows 表三; without 表三, its heading is searched everywhere.

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from . import template as T
 from .findings import Finding
 from .locate import Region, Token
+from .split import CANDIDATE_LIMIT, Candidate, RowSplit, solve_columns, split_row
 
 Value = int | float | None
 
@@ -28,6 +29,7 @@ class TableResult:
     lines: dict[str, int] = field(default_factory=dict)  # cell path -> source line
     findings: list[Finding] = field(default_factory=list)
     extras: dict[str, dict[str, str]] = field(default_factory=dict)  # e.g. total_amount_unit
+    split: set[str] = field(default_factory=set)  # cell paths read by splitting glued digits
 
     @property
     def found(self) -> bool:
@@ -70,7 +72,7 @@ def _groups(tokens: list[Token], start: int, end: int) -> list[tuple[int, list[T
 
 
 def _blank_only(group: list[Token]) -> bool:
-    return all(t.value is None and not t.garbled for t in group)
+    return all(t.value is None and not t.garbled and not t.glued for t in group)
 
 
 def _garbled(group: list[Token]) -> str | None:
@@ -155,6 +157,7 @@ def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region)
                 claimed.add(g)
                 assigned[row_key] = group
                 break
+    glued_rows = {key: group for key, group in assigned.items() if any(t.glued for t in group)}
     width = len(shape.columns)
     full_rows = [t for t in (_trimmed(g, width) for g in assigned.values()) if width and len(t) == width]
 
@@ -167,6 +170,8 @@ def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region)
             )
             continue
         group = assigned.get(row.key)
+        if row.key in glued_rows:
+            continue
         if group is None:
             label = tokens[row_starts[row.key]].text
             glued = re.search(r"\d{4,}", label)
@@ -201,6 +206,9 @@ def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region)
                 if column.unit_key and unit:
                     result.extras.setdefault(row.key, {})[column.unit_key] = unit
 
+    if glued_rows:
+        _read_glued(result, glued_rows)
+
     # Numbers before the first row label are prose or header debris (`2024 年` in a PDF line).
     first_row = min(row_starts.values(), default=region.end)
     stray = [
@@ -229,13 +237,166 @@ def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region)
     return result
 
 
+# --- tables flattened into running text -------------------------------------------------------
+
+
+def _pieces(group: list[Token]) -> list[str | None]:
+    """What the splitter reads of a row: its runs as printed, None for a printed blank mark."""
+    return [t.text if t.glued or t.value is not None else None for t in group]
+
+
+def _shown(candidate: Candidate) -> str:
+    return "|".join("□" if v is None else _number(v) for v in candidate)
+
+
+def _number(value: int | float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.15g}"
+
+
+def _within(instances, cells: dict) -> list[T.SumInstance]:
+    """The instances whose every cell is in `cells` (cell -> index), renamed to those indices."""
+    return [
+        T.SumInstance(i.identity, i.where, tuple(cells[c] for c in i.lhs), tuple(cells[c] for c in i.rhs))
+        for i in instances
+        if all(c in cells for c in i.cells)
+    ]
+
+
+def _unsplit(label: str, run: str, split: RowSplit, width: int, columns_failed: list[str]) -> tuple[str, dict]:
+    """Why a glued row stays unread, and the facts a reviewer decides from."""
+    count = len(split.candidates)
+    shown = "; ".join(_shown(c) for c in split.candidates[:5])
+    if split.exhausted:
+        why = "has too many possible splits to decide"
+    elif not count:
+        why = f"cannot be split into its {width} cells"
+    else:
+        ways = f"more than {CANDIDATE_LIMIT}" if count > CANDIDATE_LIMIT else str(count)
+        kept = f", none keeping {', '.join(split.failing)}" if split.failing else " that keep every identity"
+        why = f"split into its {width} cells in {ways} ways{kept}: {shown}{'; …' if count > 5 else ''}"
+    if columns_failed:
+        why += f"; no choice of the rows' splits keeps {', '.join(columns_failed)}"
+    details = {"run": run, "candidates": [list(c) for c in split.candidates[:5]], "candidate_count": count}
+    if split.failing:
+        details["failing"] = list(split.failing)
+    return f"row 「{label}」: the glued digits 「{run}」 {why}", details
+
+
+def _read_glued(result: TableResult, glued: dict[str, list[Token]]) -> None:
+    """Read the rows whose digits are glued together: each row by its own identities, the rows
+    left ambiguous by the column identities, and only a split that is the only one survives."""
+    shape, table = result.shape, result.key
+    instances = T.sum_instances(shape)
+    splits: dict[str, RowSplit] = {}
+    for key, group in glued.items():
+        columns = shape.columns_of(shape.row(key))
+        index = {(key, c.key): n for n, c in enumerate(columns)}
+        splits[key] = split_row(_pieces(group), [c.kind for c in columns], _within(instances, index))
+
+    # Rows ambiguous alone are decided by the column identities (T3-results, T3-flow).
+    index = {(r.key, c.key): (r.key, n) for r in shape.rows for n, c in enumerate(shape.columns)}
+    across = [i for i in _within(instances, index) if len({row for row, _ in i.cells}) > 1]
+    read = {
+        r.key: tuple(result.values[r.key][c.key] for c in shape.columns)
+        for r in shape.rows
+        if r.key not in glued and any(_path(table, r.key, c.key) in result.lines for c in shape.columns)
+    }
+    fixed = read | {key: split.unique for key, split in splits.items() if split.unique is not None}
+    open_rows = {
+        key: split.candidates
+        for key, split in splits.items()
+        if split.unique is None and not split.exhausted and 1 < len(split.candidates) <= CANDIDATE_LIMIT
+    }
+    columns_failed: list[str] = []
+    if open_rows and across:
+        solved = solve_columns(open_rows, across, fixed)
+        if solved is None:
+            columns_failed = sorted({i.identity for i in across})
+        else:
+            for key, candidates in solved.items():
+                splits[key] = RowSplit(candidates, splits[key].failing)
+
+    decided = []
+    for row in shape.rows:
+        if row.key not in splits:
+            continue
+        split, group = splits[row.key], glued[row.key]
+        columns = shape.columns_of(row)
+        paths = [_path(table, row.key, c.key) for c in columns]
+        if split.unique is None:
+            run = " ".join("□" if p is None else p for p in _pieces(group))
+            message, details = _unsplit(row.label, run, split, len(columns), columns_failed)
+            result.findings.append(Finding("unreadable", paths, message, details=details))
+            continue
+        line = next(t.line for t in group if t.glued)
+        for column, path, value in zip(columns, paths, split.unique):
+            result.values[row.key][column.key] = value
+            if value is not None:
+                result.lines[path] = line
+        result.split.update(paths)
+        decided.append(row)
+    if decided:
+        number = T.TABLE_BY_KEY[table].number
+        result.findings.append(
+            Finding(
+                "digits_split",
+                [p for p in (_path(table, r.key, c.key) for r in decided for c in shape.columns_of(r))],
+                f"{number}: {len(decided)} row(s) printed with their digits glued together, each read by the only "
+                f"split that keeps the identities: {'、'.join(r.short_label for r in decided)}",
+                details={"table": table, "rows": [r.key for r in decided]},
+            )
+        )
+
+
+def _read_glued_reviews(result: TableResult, groups: list[list[Token]]) -> None:
+    """表四's 15 numbers glued into one run: read only by the one split that keeps T4-total."""
+    shape = result.shape
+    cells = shape.cell_paths()
+    pieces: list[str | None] = []
+    for group in groups:
+        pieces += ([""] if pieces else []) + _pieces(group)  # text between runs is a boundary
+    index = {(r.key, c.key): n for n, (r, c) in enumerate(cells)}
+    split = split_row(pieces, [c.kind for _, c in cells], _within(T.sum_instances(shape), index))
+    paths = [_path(shape.table, r.key, c.key) for r, c in cells]
+    if split.unique is None:
+        run = " ".join("□" if p is None else p for p in pieces if p != "")
+        message, details = _unsplit(T.TABLE_BY_KEY[shape.table].number, run, split, len(cells), [])
+        result.findings.append(Finding("unreadable", paths, message, details=details))
+        return
+    line = next(t.line for g in groups for t in g if t.glued)
+    for (row, column), path, value in zip(cells, paths, split.unique):
+        result.values[row.key][column.key] = value
+        if value is not None:
+            result.lines[path] = line
+    result.split.update(paths)
+    result.findings.append(
+        Finding(
+            "digits_split",
+            paths,
+            f"{T.TABLE_BY_KEY[shape.table].number}: its {len(cells)} numbers printed glued together, read by the only "
+            "split that keeps T4-total",
+            details={"table": shape.table, "rows": [r.key for r in shape.rows]},
+        )
+    )
+    blanks = [p for p, v in zip(paths, split.unique) if v is None]
+    if blanks:
+        result.findings.append(Finding("blank", blanks, f"{len(blanks)} cell(s) printed blank (kept as null)"))
+
+
 def parse_reviews(tokens: list[Token], region: Region) -> TableResult:
     """表四 is one printed row of 15 numbers (sometimes three rows of five) under a long header."""
     shape = T.REVIEWS_SHAPE
     result = TableResult(shape.table, shape, shape.empty_values())
     paths = [_path(shape.table, r.key, c.key) for r, c in shape.cell_paths()]
-    groups = [g for _, g in _groups(tokens, region.start, region.end) if not _blank_only(g)]
+    located = [(start, g) for start, g in _groups(tokens, region.start, region.end) if not _blank_only(g)]
+    groups = [g for _, g in located]
     width = len(paths)
+    if any(t.glued for g in groups for t in g):
+        # The 15 numbers follow the header: digits before its last word are the heading's (年度).
+        header = re.compile("|".join([c.label for c in shape.columns] + [r.anchor for r in shape.rows]))
+        last_word = max((i for i in range(region.start, region.end) if tokens[i].kind == "text" and header.search(tokens[i].text)), default=region.start)
+        _read_glued_reviews(result, [g for start, g in located if start > last_word])
+        return result
     values: list[Token | None] | None = None
     if any(_garbled(g) for g in groups):
         pass
