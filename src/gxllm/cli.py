@@ -152,7 +152,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     command resumes: reports already in OUT/gxllm.sqlite (same content, same gxllm version)
     are not redone, and no LLM answer is paid twice. The budget counts everything this run
     folder has spent; a call that could cross it is not made, and its report keeps the rule
-    result with a `budget` finding.
+    result with a `budget` finding. Inputs with the same content are one report, kept under the
+    first of them; the others are listed as duplicates in summary.json.
 
     Writes to OUT: results.jsonl, cells.csv (one row per cell), summary.json, gxllm.sqlite.
 
