@@ -138,7 +138,7 @@ def test_a_duplicate_an_earlier_run_stored_gives_way_to_the_first_input(tmp_path
     code, _, err = batch(capsys, tmp_path / "in", "--out", run, "--llm", "never")
     assert code == 0
     assert "duplicates=2" in err  # the progress bar
-    assert f"inputs       4 (2 duplicates of an earlier input, listed in summary.json)\nreports      2 (2 this run, 0 already done)" in err
+    assert "inputs       4 (2 duplicates of an earlier input, listed in summary.json)\nreports      2 (2 this run, 0 already done)" in err
     summary = json.loads((run / "summary.json").read_text("utf-8"))
     assert summary["duplicates"] == [{"source": inputs("c"), "same_as": inputs("b")}, {"source": inputs("d"), "same_as": inputs("b")}]
     batch(capsys, tmp_path / "in", "--out", clean, "--llm", "never", "-q")
