@@ -2,6 +2,7 @@
 
 import csv
 import json
+import random
 import shutil
 import signal
 import sqlite3
@@ -80,30 +81,80 @@ def _cells(result: dict):
     return cells(result)
 
 
-def test_killed_batch_resumes_to_the_same_dataset(tmp_path):
+RUN_DEPENDENT = ("processed_this_run", "already_done", "seconds", "reports_per_second")
+
+
+def test_killed_batch_with_duplicates_resumes_to_the_same_dataset(tmp_path):
+    rng = random.Random(13)
     reports = tmp_path / "reports"
     reports.mkdir()
     sources = sorted((FIXTURES / "reports").glob("*/source.txt"))
-    for i in range(240):
-        shutil.copy(sources[i % len(sources)], reports / f"r{i:04d}.txt")
+    contents = [rng.randrange(150) for _ in range(320)]  # about 130 contents, most under several names
+    for i, content in enumerate(contents):
+        shutil.copy(sources[content % len(sources)], reports / f"r{i:04d}.txt")
         with open(reports / f"r{i:04d}.txt", "a", encoding="utf-8") as f:
-            f.write(f"\n{i}\n")  # every copy its own content
+            f.write(f"\n{content}\n")
+    first = {content: i for i, content in reversed(list(enumerate(contents)))}
+    name = partial("{}/r{:04d}.txt".format, reports)
+    duplicates = [{"source": name(i), "same_as": name(first[c])} for i, c in enumerate(contents) if first[c] != i]
+    kept = len(first)
     command = [sys.executable, "-m", "gxllm.cli", "batch", str(reports), "--llm", "never", "-q", "--workers", "2"]
     clean = subprocess.run(command + ["--out", str(tmp_path / "clean")], capture_output=True)
     assert clean.returncode == 1, clean.stderr
 
     run = tmp_path / "killed"
-    for stored in (30, 120):  # killed twice, at different points, then finished
+    for stored in sorted(rng.sample(range(kept // 2), 3)):  # killed three times at random moments
         process = subprocess.Popen(command + ["--out", str(run)], stderr=subprocess.DEVNULL)
         while _stored(run) < stored and process.poll() is None:
-            time.sleep(0.02)
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.05))  # between two reports, or while one is being stored
         process.send_signal(signal.SIGKILL)
-        process.wait()
-        assert stored <= _stored(run) < 240  # the kill really landed mid-run
+        assert process.wait() == -signal.SIGKILL
+        assert stored <= _stored(run) < kept  # the kill really landed mid-run
     finished = subprocess.run(command + ["--out", str(run)], capture_output=True)
     assert finished.returncode == 1
-    assert (run / "cells.csv").read_bytes() == (tmp_path / "clean" / "cells.csv").read_bytes()
-    assert (run / "results.jsonl").read_bytes() == (tmp_path / "clean" / "results.jsonl").read_bytes()
+    for output in ("cells.csv", "results.jsonl"):
+        assert (run / output).read_bytes() == (tmp_path / "clean" / output).read_bytes()
+    summaries = [json.loads((folder / "summary.json").read_text("utf-8")) for folder in (run, tmp_path / "clean")]
+    for summary in summaries:
+        for key in RUN_DEPENDENT:
+            del summary[key]
+    assert summaries[0] == summaries[1]
+    assert (summaries[0]["inputs"], summaries[0]["reports"], summaries[0]["duplicates"]) == (320, kept, duplicates)
+    with sqlite3.connect(run / "gxllm.sqlite") as db:
+        assert db.execute("SELECT source, same_as FROM duplicates ORDER BY source").fetchall() == [
+            (d["source"], d["same_as"]) for d in duplicates
+        ]
+
+
+def test_a_duplicate_an_earlier_run_stored_gives_way_to_the_first_input(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    report, other = (render_pipe_rows(sample_report(seed)) for seed in (11, 12))
+    for name, text in (("a.txt", other), ("b.txt", report), ("c.txt", report), ("d.txt", report)):
+        (tmp_path / "in" / name).write_text(text, "utf-8")
+    inputs = partial("{}/{}.txt".format, tmp_path / "in")
+    run, clean = tmp_path / "run", tmp_path / "clean"
+    batch(capsys, inputs("c"), "--out", run, "--llm", "never", "-q")  # c was read first, alone
+    code, _, err = batch(capsys, tmp_path / "in", "--out", run, "--llm", "never")
+    assert code == 0
+    assert "duplicates=2" in err  # the progress bar
+    assert "inputs       4 (2 duplicates of an earlier input, listed in summary.json)\nreports      2 (2 this run, 0 already done)" in err
+    summary = json.loads((run / "summary.json").read_text("utf-8"))
+    assert summary["duplicates"] == [{"source": inputs("c"), "same_as": inputs("b")}, {"source": inputs("d"), "same_as": inputs("b")}]
+    batch(capsys, tmp_path / "in", "--out", clean, "--llm", "never", "-q")
+    for output in ("cells.csv", "results.jsonl"):
+        assert (run / output).read_bytes() == (clean / output).read_bytes()
+
+    (tmp_path / "in" / "b.txt").write_text(other.replace("\n", "\n\n"), "utf-8")  # b changed: c keeps the report
+    batch(capsys, inputs("b"), inputs("c"), inputs("d"), "--out", run, "--llm", "never", "-q")
+    summary = json.loads((run / "summary.json").read_text("utf-8"))
+    assert summary["duplicates"] == [{"source": inputs("d"), "same_as": inputs("c")}]
+    results = [json.loads(line)["source"]["name"] for line in (run / "results.jsonl").open()]
+    assert results == [inputs("a"), inputs("b"), inputs("c")]
+    code, out, _ = batch(capsys, tmp_path / "in", "--out", run, "--llm", "never", "--dry-run")
+    assert {k: v for k, v in json.loads(out).items() if k in ("inputs", "duplicates", "already_done")} == {
+        "inputs": 4, "duplicates": 1, "already_done": 3,
+    }
 
 
 def _stored(run: Path) -> int:

@@ -5,7 +5,9 @@ bounded pool of threads, each call reserved against the budget first. The main p
 only writer of the journal (journal.py): each finished report is one transaction, so a killed
 run resumes where it stopped and never pays twice (LLM answers are also cached on disk). The
 outputs (results.jsonl, cells.csv, summary.json) are rewritten from the journal in source order
-at the end, so a resumed run ends with the same files as an uninterrupted one.
+at the end, so a resumed run ends with the same files as an uninterrupted one. Inputs with the same
+content are one report: which input keeps it is decided from the input list before any work
+(the first in source order), never by which worker finished first.
 """
 
 from __future__ import annotations
@@ -55,13 +57,17 @@ class Work:
     path: str | None  # the local file to read (a fetched copy for a URL)
     sha256: str | None = None
     error: InputError | None = None
+    same_as: str | None = None  # the first input in source order with the same content, if not this one
 
 
 @dataclass
 class Progress:
-    """What the progress bar shows; `update` is called after every finished report."""
+    """What the progress bar shows; `update` is called once the work is planned, then after
+    every finished report."""
 
-    done: int = 0
+    done: int = 0  # finished in this run
+    already_done: int = 0
+    duplicates: int = 0
     review: int = 0
     failed: int = 0
     llm_calls: int = 0
@@ -114,7 +120,17 @@ def prepare(specs: list[str], out: Path, journal: Journal | None, *, fetch_urls:
                     error = e
         sha = _sha256(path) if path and not error else None
         work.append(Work(item.source, path, sha, error))
+    _mark_duplicates(work)
     return work
+
+
+def _mark_duplicates(work: list[Work]) -> None:
+    """Every input whose content an earlier input in the list already has is a duplicate of it."""
+    first: dict[str, str] = {}
+    for item in work:
+        if item.sha256 is not None:
+            kept = first.setdefault(item.sha256, item.source)
+            item.same_as = kept if kept != item.source else None
 
 
 def _sha256(path: str) -> str | None:
@@ -128,7 +144,11 @@ def _sha256(path: str) -> str | None:
 def run(work: list[Work], options: BatchOptions, journal: Journal, reader, progress: Progress) -> dict:
     """Process what the journal does not hold yet; returns the counts of this run."""
     started = time.monotonic()
-    pending = [w for w in work if not journal.done(w.source, w.sha256, PIPELINE)]
+    kept = [w for w in work if w.same_as is None]
+    journal.record_duplicates([w.source for w in kept], [(w.source, w.same_as, w.sha256) for w in work if w.same_as])
+    pending = [w for w in kept if not journal.done(w.source, w.sha256, PIPELINE)]
+    progress.already_done, progress.duplicates = len(kept) - len(pending), len(work) - len(kept)
+    progress.update(progress)
     finished: queue.Queue[tuple[str, dict, list[tuple]]] = queue.Queue()
 
     def record(source: str, result: dict, rows: list[tuple]) -> None:
@@ -171,7 +191,9 @@ def run(work: list[Work], options: BatchOptions, journal: Journal, reader, progr
         for job in llm_jobs:
             job.result()  # an unexpected error in a thread is raised here, not lost
     drain()
-    return {"processed": len(pending), "skipped": len(work) - len(pending), "seconds": time.monotonic() - started}
+    journal.prune_duplicates()
+    return {"inputs": len(work), "processed": len(pending), "skipped": progress.already_done,
+            "seconds": time.monotonic() - started}  # fmt: skip
 
 
 def _rules(jobs: list[tuple], workers: int | None) -> Iterable[tuple[str, dict, list[tuple]]]:
@@ -284,12 +306,15 @@ def status_counts(results: list[dict]) -> dict[str, int]:
     return dict(sorted(Counter(r["status"] for r in results).items()))
 
 
-def summarise(results: list[dict], counts: dict, options: BatchOptions, currency: str, mismatches: int) -> dict:
+def summarise(results: list[dict], duplicates: list[dict], counts: dict, options: BatchOptions, currency: str,
+              mismatches: int) -> dict:  # fmt: skip
     calls = [c for r in results for c in (r.get("llm") or {}).get("calls", [])]
     refused = sorted(r["source"]["name"] for r in results if any(f["kind"] == "budget" for f in r["findings"]))
     seconds = counts["seconds"]
     return {
+        "inputs": counts["inputs"],
         "reports": len(results),
+        "duplicates": duplicates,
         "status": status_counts(results),
         "processed_this_run": counts["processed"],
         "already_done": counts["skipped"],
@@ -349,7 +374,8 @@ def dry_run(specs: list[str], options: BatchOptions, settings) -> dict:
     journal = Journal(path) if path.exists() else None
     try:
         work = prepare(specs, options.out, journal, fetch_urls=False)
-        pending = [w for w in work if not (journal and journal.done(w.source, w.sha256, PIPELINE))]
+        kept = [w for w in work if w.same_as is None]
+        pending = [w for w in kept if not (journal and journal.done(w.source, w.sha256, PIPELINE))]
     finally:
         if journal:
             journal.close()
@@ -374,7 +400,8 @@ def dry_run(specs: list[str], options: BatchOptions, settings) -> dict:
     input_tokens, output_tokens = sum(a for a, _ in asked), sum(b for _, b in asked)
     return {
         "inputs": len(work),
-        "already_done": len(work) - len(pending),
+        "duplicates": len(work) - len(kept),
+        "already_done": len(kept) - len(pending),
         "to_process": len(pending),
         "urls_not_fetched_yet": sum(1 for w in pending if w.path is None and not w.error),
         "unreadable": unreadable + sum(1 for w in pending if w.error),

@@ -152,7 +152,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     command resumes: reports already in OUT/gxllm.sqlite (same content, same gxllm version)
     are not redone, and no LLM answer is paid twice. The budget counts everything this run
     folder has spent; a call that could cross it is not made, and its report keeps the rule
-    result with a `budget` finding.
+    result with a `budget` finding. Inputs with the same content are one report, kept under the
+    first of them; the others are listed as duplicates in summary.json.
 
     Writes to OUT: results.jsonl, cells.csv (one row per cell), summary.json, gxllm.sqlite.
 
@@ -200,16 +201,17 @@ def cmd_batch(args: argparse.Namespace) -> int:
             from tqdm import tqdm
 
             tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
-            bar = stack.enter_context(tqdm(total=len(work), disable=args.quiet, unit="report", file=sys.stderr))
+            bar = stack.enter_context(tqdm(total=len(work), disable=args.quiet, unit="input", file=sys.stderr))
 
             def show(p: Progress) -> None:
-                bar.update(1)
-                bar.set_postfix(review=p.review, failed=p.failed, llm=p.llm_calls, cost=f"{p.cost:.4f}", refresh=False)
+                bar.update(p.duplicates + p.already_done + p.done - bar.n)
+                bar.set_postfix(duplicates=p.duplicates, review=p.review, failed=p.failed, llm=p.llm_calls,
+                                cost=f"{p.cost:.4f}", refresh=False)  # fmt: skip
 
             counts = run(work, options, journal, reader, Progress(update=show))
         results = journal.results()
         mismatches = apply_cross_year(journal, results)
-        summary = summarise(results, counts, options, settings.prices[2], mismatches)
+        summary = summarise(results, journal.duplicates(), counts, options, settings.prices[2], mismatches)
         write_outputs(options.out, journal, summary)
     finally:
         journal.close()
@@ -221,6 +223,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 def _print_summary(summary: dict, out) -> None:
     lines = [
+        f"inputs       {summary['inputs']}"
+        + (f" ({len(summary['duplicates'])} duplicates of an earlier input, listed in summary.json)" if summary["duplicates"] else ""),
         f"reports      {summary['reports']} ({summary['processed_this_run']} this run, {summary['already_done']} already done)",
         "status       " + ", ".join(f"{k} {v}" for k, v in summary["status"].items()),
         f"LLM          {summary['llm_calls']} calls, {summary['llm_cached']} cached, "
@@ -232,7 +236,7 @@ def _print_summary(summary: dict, out) -> None:
     if summary["status"].get("review"):
         lines.append(f"next         gxllm review {out} -o review.html  (decide, then gxllm apply {out} decisions.csv)")
     if summary["left_without_llm_for_budget"]:
-        lines.insert(3, f"budget       {len(summary['left_without_llm_for_budget'])} report(s) left without the LLM")
+        lines.insert(4, f"budget       {len(summary['left_without_llm_for_budget'])} report(s) left without the LLM")
     print("\n".join(lines), file=sys.stderr)
 
 

@@ -3,13 +3,15 @@
 Every finished report is committed in one transaction (its result, cells, findings and LLM
 calls), so a run killed at any moment loses nothing finished and resumes where it stopped. A
 report is done when a row holds its source with the same content hash and pipeline version; a
-changed file or a new gxllm version is processed again. The tables are meant to be opened with
-any SQLite tool as well:
+changed file or a new gxllm version is processed again. Inputs with the same content are one
+report, kept under the first of them in source order; `duplicates` names every other one. The
+tables are meant to be opened with any SQLite tool as well:
 
     reports(id, source, sha256, pipeline, status, agency, year, template, result, finished)
     cells(report_id, source, agency, year, template, tbl, row_key, column_key, row_label, column_label, value, provenance, flagged)
     findings(report_id, kind, identity, cells, message)
     llm_calls(report_id, tbl, model, mode, input_tokens, output_tokens, cost, cached, attempts, seconds, error)
+    duplicates(source, same_as, sha256)   an input with the same content as the report `same_as`
     fetches(url, path)
     spend(at, cost, tokens)        every LLM call's real cost, written when it returns
 """
@@ -45,6 +47,7 @@ CREATE TABLE IF NOT EXISTS llm_calls (
     report_id TEXT NOT NULL, tbl TEXT, model TEXT, mode TEXT, input_tokens INTEGER, output_tokens INTEGER,
     cost REAL, cached INTEGER, attempts INTEGER, seconds REAL, error TEXT
 );
+CREATE TABLE IF NOT EXISTS duplicates (source TEXT PRIMARY KEY, same_as TEXT NOT NULL, sha256 TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS fetches (url TEXT PRIMARY KEY, path TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS spend (at REAL NOT NULL, cost REAL NOT NULL, tokens INTEGER NOT NULL);
 """
@@ -126,16 +129,44 @@ class Journal:
         rid = result["report_id"]
         meta = result.get("report") or {}
         with self.transaction():
-            old = self.db.execute("SELECT id FROM reports WHERE source = ?", (source,)).fetchone()
-            for table in ("cells", "findings", "llm_calls"):
-                self.db.execute(f"DELETE FROM {table} WHERE report_id IN (?, ?)", (rid, old[0] if old else rid))
-            self.db.execute("DELETE FROM reports WHERE source = ? OR id = ?", (source, rid))
+            self._forget("source = ? OR id = ?", (source, rid))
             self.db.execute(
                 "INSERT INTO reports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (rid, source, sha256, pipeline, result["status"], meta.get("agency"), meta.get("year"),
                  meta.get("template"), json.dumps(result, ensure_ascii=False), time.time()),
             )  # fmt: skip
             self._children(rid, result, rows)
+
+    def _forget(self, where: str, params: tuple) -> None:
+        """Delete the reports that match `where`, with their cells, findings and LLM calls."""
+        ids = [(rid,) for (rid,) in self.db.execute(f"SELECT id FROM reports WHERE {where}", params)]
+        for table in ("cells", "findings", "llm_calls"):
+            self.db.executemany(f"DELETE FROM {table} WHERE report_id = ?", ids)
+        self.db.executemany("DELETE FROM reports WHERE id = ?", ids)
+
+    def record_duplicates(self, kept: list[str], duplicates: list[tuple[str, str, str]]) -> None:
+        """This run's reading of which inputs are duplicates: `kept` sources are reports,
+        `duplicates` are (source, same_as, sha256). A source that is now a duplicate loses the
+        report an earlier run may have stored under it (the kept source is processed instead)."""
+        with self.transaction():
+            self.db.executemany("DELETE FROM duplicates WHERE source = ?", [(source,) for source in kept])
+            self.db.executemany("INSERT OR REPLACE INTO duplicates VALUES (?, ?, ?)", duplicates)
+            for source, _, _ in duplicates:
+                self._forget("source = ?", (source,))
+
+    def prune_duplicates(self) -> None:
+        """Drop the duplicates whose report is gone or now holds other content (a later run
+        without them read a changed file)."""
+        with self.transaction():
+            self.db.execute(
+                "DELETE FROM duplicates WHERE NOT EXISTS (SELECT 1 FROM reports r "
+                "WHERE r.source = duplicates.same_as AND r.sha256 = duplicates.sha256)"
+            )
+
+    def duplicates(self) -> list[dict]:
+        """The inputs left out as duplicates, in source order (summary.json)."""
+        rows = self.db.execute("SELECT source, same_as FROM duplicates ORDER BY source")
+        return [{"source": source, "same_as": same_as} for source, same_as in rows]
 
     def _children(self, rid: str, result: dict, rows: list[tuple]) -> None:
         self.db.executemany("INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
