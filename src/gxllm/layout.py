@@ -87,7 +87,7 @@ def split_line(text: str) -> tuple[Cell, ...]:
 RUN = re.compile(r"-?\d(?:[\d.,]*\d)?(?:[ \t]*-?\d(?:[\d.,]*\d)?)*")
 # Where a new piece of running text begins: a section or row numbering (三、 (一) 2.), the end
 # of a table's title, the end of a sentence.
-_NUMBERING = r"[一二三四五六七八九十]+、|\([一二三四五六七八九十]+\)|\d[.、](?=[^\d\s])"
+_NUMBERING = r"[一二三四五六七八九十]+、|\([一二三四五六七八九十]+\)|\d[.、](?=[^\d\s]|$)"
 _PIECE_START = re.compile(
     rf"(?={_NUMBERING})|(?<=。)|" + "|".join(f"(?<={re.escape(t.title)})" for t in T.TABLES)
 )
@@ -95,6 +95,8 @@ _PIECE_START = re.compile(
 _ANCHORS = "|".join(sorted({r.anchor for t in T.TABLES for s in T.shapes_of(t.key) for r in s.rows}))
 _LABEL_GLUED_TO_DIGITS = re.compile(rf"(?:{_ANCHORS})(?:[^\d\s。]*[\u3400-\u9fff)\"])?\d")
 _SPACE_IN_LABEL = re.compile(r"(?<=[^\d\s])\s+(?=[^\d\s])")
+# The next line of a flattened table wrapped at the margin need not hold a row label.
+_TEXT_GLUED_TO_DIGITS = re.compile(r"[\u3400-\u9fff)\"]\d|\d[\u3400-\u9fff(]")
 
 
 def _segments(text: str) -> list[str]:
@@ -102,22 +104,25 @@ def _segments(text: str) -> list[str]:
     return [text[a:b] for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]
 
 
-def flattened_pieces(text: str) -> list[str] | None:
+def flattened_pieces(text: str, continued: bool = False) -> list[str] | None:
     """The pieces of a line holding a flattened table, in order; None for any other line.
+    `continued`: the line before was one (a paragraph wrapped at the margin), so text glued to
+    digits is enough.
 
     Sentences (they end in 。) stay whole. The numbering of a row label glued to the previous
     row's digits (`00000002.其他法律…`) belongs to the label: a number never ends in `.` or `、`
     followed by text.
     """
     segments = _segments(text)
-    if not any("。" not in s and _LABEL_GLUED_TO_DIGITS.search(_SPACE_IN_LABEL.sub("", s)) for s in segments):
+    glued = _TEXT_GLUED_TO_DIGITS if continued else _LABEL_GLUED_TO_DIGITS
+    if not any("。" not in s and glued.search(_SPACE_IN_LABEL.sub("", s)) for s in segments):
         return None
     pieces: list[str] = []
     for segment in segments:
         if "。" in segment:
             pieces.append(segment.strip())
             continue
-        numbering = re.match(r"\d[.、]", segment)  # a row's own 1. 2. is not a number
+        numbering = re.match(r"\d[.、](?!\d)", segment)  # a row's own 1. 2. is not a number
         at = 0
         for match in RUN.finditer(segment, numbering.end() if numbering else 0):
             pieces.append(segment[at : match.start()])
@@ -127,8 +132,8 @@ def flattened_pieces(text: str) -> list[str] | None:
     return [p.strip() for p in pieces if p.strip()]
 
 
-def _split(line: Line) -> tuple[Line, ...]:
-    if line.cells and (pieces := flattened_pieces(line.text)) is not None:
+def _split(line: Line, continued: bool) -> tuple[Line, ...]:
+    if line.cells and (pieces := flattened_pieces(line.text, continued)) is not None:
         return tuple(
             Line((Cell(piece),), line.number, line.page, line.table, part) for part, piece in enumerate(pieces)
         )
@@ -143,4 +148,10 @@ def split_cells(doc: Document) -> Document:
 
     Cells of an HTML grid (they carry their grid column) are cells already.
     """
-    return replace(doc, lines=tuple(line for source in doc.lines for line in _split(source)))
+    lines: list[Line] = []
+    continued = False
+    for source in doc.lines:
+        split = _split(source, continued)
+        continued = split[0].part is not None
+        lines += split
+    return replace(doc, lines=tuple(lines))

@@ -140,11 +140,21 @@ def _headings(tokens: list[Token], pattern: str, start: int = 0, end: int | None
     return [i for i in range(start, len(tokens) if end is None else end) if _is_heading(tokens[i], pattern)]
 
 
+_ANY = re.compile("")
+
+
 def _applications_anchor(tokens: list[Token]) -> int | None:
     """The 一、本年新收 label of the real 表三: one followed closely by 二、上年结转."""
     first_row, second_row = T.applications_shape("2021", False).rows[:2]
     first = re.compile(first_row.anchor)
-    candidates = [i for i, token in enumerate(tokens) if _is_label(token, first)]
+    # A label wrapped at the margin (一、本 / 年新收…) is found across the two pieces, at the first.
+    candidates = [
+        i - 1 if i and not _is_label(token, first) else i
+        for i, token in enumerate(tokens)
+        if _is_label(token, first)
+        or (i and _is_label(tokens[i - 1], _ANY) and token.kind == "text" and not token.prose
+            and first.search(tokens[i - 1].text[-8:] + token.text[:8]))
+    ]
     for i in candidates:
         if _find(tokens, second_row.anchor, i + 1, min(len(tokens), i + 60)) is not None:
             return i

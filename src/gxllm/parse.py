@@ -282,6 +282,21 @@ def _unsplit(label: str, run: str, split: RowSplit, width: int, columns_failed: 
     return f"row 「{label}」: the glued digits 「{run}」 {why}", details
 
 
+def _printed_errors(table: str, instances: list[T.SumInstance], split: RowSplit, label: str, run: str) -> list[Finding]:
+    """The identities every split of an unread glued row breaks: the source's own arithmetic is
+    wrong whichever split is right, so they are named like any failing identity."""
+    out = []
+    for instance in instances:
+        if instance.name in split.broken:
+            cells = [_path(table, r, c) for r, c in instance.cells]
+            message = (
+                f"{instance.name}: {T.IDENTITY_BY_ID[instance.identity].description}: fails in every split of "
+                f"the glued digits 「{run}」 of 「{label}」: the printed numbers do not add up"
+            )
+            out.append(Finding("identity", cells, message, identity=instance.identity))
+    return out
+
+
 def _read_glued(result: TableResult, glued: dict[str, list[Token]]) -> None:
     """Read the rows whose digits are glued together: each row by its own identities, the rows
     left ambiguous by the column identities, and only a split that is the only one survives."""
@@ -308,13 +323,31 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]]) -> None:
         if split.unique is None and not split.exhausted and 1 < len(split.candidates) <= CANDIDATE_LIMIT
     }
     columns_failed: list[str] = []
+    broken: list[T.SumInstance] = []
     if open_rows and across:
         solved = solve_columns(open_rows, across, fixed)
+        if solved is None:
+            # An instance no choice of the open rows' splits keeps is the source's own error; the
+            # other identities may still decide the rows.
+            broken = [
+                i for i in across
+                if any(r in open_rows for r, _ in i.cells) and solve_columns(open_rows, [i], fixed) is None
+            ]
+            kept = [i for i in across if i not in broken]
+            solved = solve_columns(open_rows, kept, fixed) if broken else None
         if solved is None:
             columns_failed = sorted({i.identity for i in across})
         else:
             for key, candidates in solved.items():
                 splits[key] = RowSplit(candidates, splits[key].failing)
+    for instance in broken:  # named here while a row of it stays unread; else validate names it
+        if any(r in splits and splits[r].unique is None for r, _ in instance.cells):
+            cells = [_path(table, r, shape.columns[n].key) for r, n in instance.cells]
+            message = (
+                f"{instance.name}: {T.IDENTITY_BY_ID[instance.identity].description}: fails whichever split "
+                "of the glued rows is right: the printed numbers do not add up"
+            )
+            result.findings.append(Finding("identity", cells, message, identity=instance.identity))
 
     decided = []
     for row in shape.rows:
@@ -327,6 +360,8 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]]) -> None:
             run = " ".join("□" if p is None else p for p in _pieces(group))
             message, details = _unsplit(row.label, run, split, len(columns), columns_failed)
             result.findings.append(Finding("unreadable", paths, message, details=details))
+            own = [i for i in instances if all(r == row.key for r, _ in i.cells)]
+            result.findings += _printed_errors(table, own, split, row.label, run)
             continue
         line = next(t.line for t in group if t.glued)
         for column, path, value in zip(columns, paths, split.unique):
@@ -360,8 +395,10 @@ def _read_glued_reviews(result: TableResult, groups: list[list[Token]]) -> None:
     paths = [_path(shape.table, r.key, c.key) for r, c in cells]
     if split.unique is None:
         run = " ".join("□" if p is None else p for p in pieces if p != "")
-        message, details = _unsplit(T.TABLE_BY_KEY[shape.table].number, run, split, len(cells), [])
+        number = T.TABLE_BY_KEY[shape.table].number
+        message, details = _unsplit(number, run, split, len(cells), [])
         result.findings.append(Finding("unreadable", paths, message, details=details))
+        result.findings += _printed_errors(shape.table, list(T.sum_instances(shape)), split, number, run)
         return
     line = next(t.line for g in groups for t in g if t.glued)
     for (row, column), path, value in zip(cells, paths, split.unique):

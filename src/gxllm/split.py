@@ -36,8 +36,10 @@ _BOUNDARY, _BLANK = "|", "_"
 @dataclass
 class RowSplit:
     candidates: list[Candidate]  # the splits kept, at most CANDIDATE_LIMIT + 1
-    failing: tuple[str, ...] = ()  # instances no split satisfies (the candidates satisfy the rest)
+    failing: tuple[str, ...] = ()  # instances some kept split breaks: no split keeps them all
+    broken: tuple[str, ...] = ()  # instances every kept split breaks: the printed numbers' own error
     exhausted: bool = False  # the search budget ran out: nothing can be said
+    steps: int = 0  # search steps taken, at most BUDGET per relaxation level tried
 
     @property
     def unique(self) -> Candidate | None:
@@ -120,10 +122,12 @@ def split_row(
     ]
     longest = max(_INTEGER_DIGITS[k] + (_DECIMALS if k == "money" else 0) for k in kinds) if kinds else 0
 
+    total_steps = 0
     for allowed in range(len(instances) + 1):
         steps = 0
         found: list[Candidate] = []
         failed: set[str] = set()
+        always: set[str] = {i.name for i in instances}
         values: list[Value] = []
 
         def determined(cell: int, failures: int) -> Value | str:
@@ -151,6 +155,7 @@ def split_row(
                 if at == len(text):
                     found.append(tuple(values))
                     failed.update(failures)
+                    always.intersection_update(failures)
                 return len(found) <= CANDIDATE_LIMIT
             left = width - cell
             if digits_after[at] > left * longest or blanks_after[at] > left:
@@ -182,11 +187,13 @@ def split_row(
             return True
 
         finished = search(0, 0, ())
+        total_steps += steps
         if not finished and steps > BUDGET:
-            return RowSplit(found, tuple(sorted(failed)), exhausted=True)
+            return RowSplit(found, tuple(sorted(failed)), exhausted=True, steps=total_steps)
         if found:
-            return RowSplit(found, tuple(sorted(failed)))
-    return RowSplit([], tuple(i.name for i in instances))
+            broken = tuple(sorted(always)) if allowed else ()
+            return RowSplit(found, tuple(sorted(failed)), broken, steps=total_steps)
+    return RowSplit([], tuple(i.name for i in instances), steps=total_steps)
 
 
 def solve_columns(
