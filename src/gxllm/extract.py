@@ -24,7 +24,7 @@ from .normalize import normalize_document, squeeze
 from .llm_request import region_text
 from .parse import TableResult, Value, active_disclosure_variant, applications_layout, parse_reviews, parse_table
 from .reconcile import reconcile
-from .validate import validate
+from .validate import number, validate
 
 if TYPE_CHECKING:
     from .llm_client import LLMAnswer
@@ -223,18 +223,42 @@ def _apply(table: _Table, answer: LLMAnswer, unread: set[str]) -> None:
             )
         )
         return
-    merged = reconcile(shape, table.result.values, unread, answer.values)
+    not_splits = _not_splits(table.findings, answer.values)
+    refused = {c for f in not_splits for c in f.cells}
+    merged = reconcile(shape, table.result.values, unread, answer.values, refused)
     table.values = merged.values
     table.sources = merged.sources
     table.method = "llm" if set(merged.sources.values()) == {"llm"} else "rules+llm"
     # Rows the rules could not read are now read: their findings stay, as information; the
     # identities are checked again on the merged values.
     kept = [
-        Finding("read_by_llm", f.cells, f"{f.message}; read by the LLM") if f.kind in UNREAD else f
+        Finding("read_by_llm", f.cells, f"{f.message}; read by the LLM") if f.kind in UNREAD and not refused & set(f.cells) else f
         for f in table.findings
         if f.kind != "identity"
     ]
-    table.findings = kept + merged.findings + validate(shape.table, shape, merged.values)
+    table.findings = kept + not_splits + merged.findings + validate(shape.table, shape, merged.values, refused)
+
+
+def _not_splits(findings: list[Finding], llm: dict) -> list[Finding]:
+    """The LLM's readings of glued rows that are not a split of the printed digits: it changed or
+    invented a digit, so its reading is refused and the row stays unread."""
+    out = []
+    for finding in findings:
+        run = finding.details.get("run") if finding.kind == "unreadable" else None
+        if run is None:
+            continue
+        values = [llm[row][column] for row, column in (c.split(".")[1:] for c in finding.cells)]
+        read = "".join(number(v) for v in values if v is not None)
+        if read != re.sub(r"[^\d.\-]", "", run):
+            shown = "|".join("□" if v is None else number(v) for v in values)
+            out.append(
+                Finding(
+                    "llm_unverified",
+                    finding.cells,
+                    f"the LLM read {shown}, which is not a split of the printed digits 「{run}」; the cells stay unread",
+                )
+            )
+    return out
 
 
 def _provenance(table: _Table, span: Span, doc: Document, printed: Document) -> dict:

@@ -24,7 +24,9 @@ class Reconciled:
     findings: list[Finding] = field(default_factory=list)
 
 
-def reconcile(shape: T.Shape, rules: Values, unread: Set[str], llm: Values) -> Reconciled:
+def reconcile(shape: T.Shape, rules: Values, unread: Set[str], llm: Values, refused: Set[str] = frozenset()) -> Reconciled:
+    """`refused`: unread cells whose LLM reading was refused (not a split of the printed digits):
+    they stay unread."""
     table = shape.table
     values = {row: dict(columns) for row, columns in rules.items()}
     sources: dict[str, str] = {}
@@ -33,6 +35,8 @@ def reconcile(shape: T.Shape, rules: Values, unread: Set[str], llm: Values) -> R
     for row, column in shape.cell_paths():
         path = f"{table}.{row.key}.{column.key}"
         ours, theirs = rules[row.key][column.key], llm[row.key][column.key]
+        if path in refused:
+            continue
         if path in unread:
             values[row.key][column.key] = theirs
             sources[f"{row.key}.{column.key}"] = "llm"
@@ -61,7 +65,7 @@ def reconcile(shape: T.Shape, rules: Values, unread: Set[str], llm: Values) -> R
                 )
             )
     if from_llm:
-        failing = validate(table, shape, values)
+        failing = validate(table, shape, values, refused)
         if failing:
             findings.append(
                 Finding(
