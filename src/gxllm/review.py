@@ -35,7 +35,7 @@ TABLE_NOTES = ("llm_unverified",)
 # The columns of review.csv, in order; `apply` reads report_id, cell, resolved_value and note.
 CONFLICT_FIELDS = (
     "report_id", "agency", "year", "source", "table", "row_label", "column_label", "cell", "value",
-    "rules_value", "llm_value", "kinds", "identity_failures", "resolved_value", "note",
+    "rules_value", "llm_value", "kinds", "identity_failures", "candidates", "resolved_value", "note",
 )  # fmt: skip
 
 # How each kind is named for a reviewer (Chinese first).
@@ -84,6 +84,9 @@ class Conflict:
     rules_satisfies: list[str] = field(default_factory=list)
     llm_satisfies: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)  # the non-identity findings' own words
+    # Glued digits the rules could not split: what this cell is in each split that keeps the
+    # identities (at most five listed per row).
+    candidates: list[Number] = field(default_factory=list)
 
     @property
     def path(self) -> str:
@@ -216,6 +219,10 @@ def review_report(result: dict) -> ReportReview | None:
             if finding["kind"] not in item.kinds:
                 item.kinds.append(finding["kind"])
             item.messages.append(finding["message"])
+            for split in finding.get("candidates", []):
+                value = split[cells.index(path)] if len(split) == len(cells) else ""
+                if value != "" and value not in item.candidates:
+                    item.candidates.append(value)
             if finding["kind"] == "disagreement":
                 item.rules_value, item.llm_value = finding.get("rules_value"), finding.get("llm_value")
                 item.rules_satisfies = list(finding.get("rules_satisfies", []))
@@ -305,6 +312,7 @@ def conflict_rows(reviews: list[ReportReview]) -> list[dict]:
                     "llm_value": _cell_value(c.llm_value),
                     "kinds": " ".join(c.kinds),
                     "identity_failures": "; ".join(f"{f.name}: {f.arithmetic}" for f in c.identities),
+                    "candidates": " | ".join(_cell_value(v) for v in c.candidates),
                     "resolved_value": "",
                     "note": "",
                 }

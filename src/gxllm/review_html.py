@@ -57,6 +57,7 @@ section.report:focus,li.c:focus{outline:3px solid #1a56db;outline-offset:2px}
 .g td{text-align:right;min-width:2.4em;white-space:nowrap}
 .g td.x{border:3px solid #c00000;background:#ffc4c4;font-weight:bold}
 .g td.i{background:#fff0b3}
+.g td.s{text-decoration:underline dotted}
 .g td.b::before{content:"·";color:#aaa}
 .g td.p{border:0}
 .g td.x a{color:inherit;text-decoration:none}
@@ -298,6 +299,7 @@ def _summary(s: dict) -> str:
     out.append(
         '<p class="lg">图例 legend: <span class="x">冲突 conflict<sup>1</sup></span>'
         '<span class="i">相关 involved</span><span>· 空 blank</span>'
+        '<span class="s" title="由勾稽关系拆分 split from glued digits by the identities">拆分 split</span>'
         "<mark>行名 row label</mark></p></section>"
     )
     return "".join(out)
@@ -391,7 +393,8 @@ def _table_block(item: ReportReview, table: T.Table, conflicts: list[Conflict], 
     result = item.result
     shape = shape_of(result, table.key)
     provenance = (result.get("provenance") or {}).get(table.key) or {}
-    grid = _Grid(item, table.key, result.get(table.key) or {}, numbers)
+    split = {cell for cell, where in (provenance.get("cells") or {}).items() if where.get("split")}
+    grid = _Grid(item, table.key, result.get(table.key) or {}, numbers, split)
     out = [f"<h3>{table.number} {escape(table.title)}</h3>", _printed_table(shape, grid)]
     if conflicts:
         out.append('<ol class="cs">')
@@ -426,6 +429,7 @@ class _Grid:
     table: str
     values: dict
     numbers: dict[str, int]  # conflict number by cell path
+    split: set[str]  # "row.column" of the cells read by splitting glued digits
 
     def td(self, row: str, column: str, colspan: int) -> str:
         path = f"{self.table}.{row}.{column}"
@@ -433,6 +437,8 @@ class _Grid:
         text = escape(_value_text(value))
         span = f' colspan="{colspan}"' if colspan > 1 else ""
         blank = " b" if value is None else ""
+        if f"{row}.{column}" in self.split:
+            blank += " s"
         n = self.numbers.get(path)
         if n is not None:
             return (
@@ -441,7 +447,9 @@ class _Grid:
             )
         if path in self.item.involved:
             return f'<td class="i{blank}"{span}>{text}</td>'
-        return f'<td class="b"{span}></td>' if blank else f"<td{span}>{text}</td>"
+        if value is None:
+            return f'<td class="{blank.strip()}"{span}></td>'
+        return f'<td class="{blank.strip()}"{span}>{text}</td>' if blank else f"<td{span}>{text}</td>"
 
     def amount_unit(self) -> str | None:
         """The unit printed beside an amount (表二 2019 政府集中采购), for its column label."""
@@ -485,6 +493,7 @@ def _decision_form(c: Conflict) -> str:
     """The reviewer's resolved value and note, with buttons that fill in a reading; hidden until
     the script shows it, since only the script can keep and export a decision."""
     readings = ((c.rules_value, "用规则值 use rule value"), (c.llm_value, "用LLM值 use LLM value"), (c.value, "确认现值 confirm value"))
+    readings += tuple((v, f"候选 candidate {_value_text(v) or '空 blank'}") for v in c.candidates)
     buttons = "".join(f'<button type="button" value="{number(v)}">{label}</button>' for v, label in readings if v != "")
     return (
         '<div class="d" hidden><input class="rv" inputmode="decimal" placeholder="核定值 resolved value"> '
@@ -530,6 +539,11 @@ def _conflict_entry(item: ReportReview, c: Conflict, n: int, column: T.Column | 
             f"<dt>规则值成立的勾稽关系 holding with the rule value</dt><dd>{_names(c.rules_satisfies)}</dd>"
             f"<dt>LLM值成立的勾稽关系 holding with the LLM value</dt><dd>{_names(c.llm_satisfies)}</dd>"
         )
+    if c.candidates:
+        shown = " / ".join(escape(_value_text(v) or "空 blank") for v in c.candidates)
+        out.append(f"<dt>候选拆分 candidate splits</dt><dd>{shown}</dd>")
+    if where.get("split"):
+        out.append("<dt>拆分 split</dt><dd>由勾稽关系从粘连数字中拆出 split from glued digits by the identities</dd>")
     out.append(location + "</dl>")
     if c.identities:
         out.append("<p>未通过的勾稽关系 failing identities:</p><ul>")
