@@ -8,6 +8,7 @@ reportlab canvas (no platypus), ``invariant=1``: the same arguments give the sam
 
     render_pdf(report, ...)              text PDF; options for rules/fills, vertical labels,
                                          label wrapping, footer, running header, page height
+    render_flattened_pdf(report)         the tables printed as running text, wrapped like paragraphs
     render_scanned_pdf(report=None)      2 pages that are only raster images: no text layer
     render_encrypted_pdf(report, pw)     render_pdf's pages behind a user password
 
@@ -22,6 +23,7 @@ equal columns. Value columns share what is left equally.
 from __future__ import annotations
 
 import io
+import random
 import re
 from dataclasses import dataclass
 
@@ -33,7 +35,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-from layouts import GRIDS, G, _parts, fw, placed, sample_report
+from layouts import GRIDS, G, _flattened_table, _parts, fw, placed, sample_report
 
 FONT = "STSong-Light"
 if FONT not in pdfmetrics.getRegisteredFontNames():
@@ -325,10 +327,14 @@ def _table(doc: _Doc, key: str, report: dict, *, ruled: bool, fills: bool, verti
 
 
 def _document(report: dict, *, ruled: bool, fills: bool, vertical_block: bool, wrap_labels: bool,
-              footer: bool, running_header: str | None, page_height: float, font_size: float) -> _Doc:
+              footer: bool, running_header: str | None, page_height: float, font_size: float,
+              flattened_seed: int | None = None) -> _Doc:
     doc = _Doc(page_height, footer, running_header, font_size)
     body_lead = font_size * 1.9
     parts = _parts(report)
+    if flattened_seed is not None:  # each table's cells run together, printed as a paragraph
+        rng = random.Random(flattened_seed)
+        parts = [("para", _flattened_table(GRIDS[t](report), rng, 0.15, 0.2)) if k == "table" else (k, t) for k, t in parts]
     for i, (kind, text) in enumerate(parts):
         if kind == "title":
             size = font_size * 1.6
@@ -397,6 +403,14 @@ def render_pdf(report: dict, *, ruled: bool = True, fills: bool = False, vertica
     doc = _document(report, ruled=ruled, fills=fills, vertical_block=vertical_block,
                     wrap_labels=wrap_labels, footer=footer, running_header=running_header,
                     page_height=page_height, font_size=font_size)
+    return _emit(doc)
+
+
+def render_flattened_pdf(report: dict, *, seed: int = 0) -> bytes:
+    """A PDF whose tables were pasted as running text: each table's cells run together in one
+    paragraph, wrapped at the margin (a line break may fall inside a run of digits)."""
+    doc = _document(report, ruled=False, fills=False, vertical_block=True, wrap_labels=True, footer=True,
+                    running_header=None, page_height=A4[1], font_size=10.5, flattened_seed=seed)
     return _emit(doc)
 
 
