@@ -93,7 +93,10 @@ _PIECE_START = re.compile(
 )
 # A flattened line holds a row label with digits glued straight after it.
 _ANCHORS = "|".join(sorted({r.anchor for t in T.TABLES for s in T.shapes_of(t.key) for r in s.rows}))
-_LABEL_GLUED_TO_DIGITS = re.compile(rf"(?:{_ANCHORS})(?:[^\d\s。]*[\u3400-\u9fff)\"])?\d")
+# (Not a count in a sentence: 规章1件, 行政复议351件.)
+_LABEL_GLUED_TO_DIGITS = re.compile(
+    rf"(?:{_ANCHORS})(?:[^\d\s。]*[\u3400-\u9fff)\"])?\d+(?:[.,]\d+)*(?![\d.,]|\s*[件条个次人项余多名份家])"
+)
 _SPACE_IN_LABEL = re.compile(r"(?<=[^\d\s])\s+(?=[^\d\s])")
 # The next line of a flattened table wrapped at the margin need not hold a row label.
 _TEXT_GLUED_TO_DIGITS = re.compile(r"[\u3400-\u9fff)\"]\d|\d[\u3400-\u9fff(]")
@@ -133,7 +136,9 @@ def flattened_pieces(text: str, continued: bool = False) -> list[str] | None:
 
 
 def _split(line: Line, continued: bool) -> tuple[Line, ...]:
-    if line.cells and (pieces := flattened_pieces(line.text, continued)) is not None:
+    text = line.cells[0].text if len(line.cells) == 1 else line.text
+    # most lines have no text glued to a digit at all: only those can hold a flattened table
+    if _TEXT_GLUED_TO_DIGITS.search(text) and (pieces := flattened_pieces(text, continued)) is not None:
         return tuple(
             Line((Cell(piece),), line.number, line.page, line.table, part) for part, piece in enumerate(pieces)
         )

@@ -64,7 +64,7 @@ _GLUED_DIGITS = re.compile(r"0\d+|\d{10,}")
 
 def _classify(text: str) -> tuple[str, int | float | None, str | None]:
     """(kind, number, unit) of a cell: a number, a blank (printed or empty), glued digits, or text."""
-    if _GLUED_DIGITS.fullmatch(text):
+    if (text.startswith("0") or len(text) >= 10) and _GLUED_DIGITS.fullmatch(text):
         return "run", None, None
     if NUMBER.match(text):
         return ("value", *parse_number(text))
@@ -147,13 +147,13 @@ def _applications_anchor(tokens: list[Token]) -> int | None:
     """The 一、本年新收 label of the real 表三: one followed closely by 二、上年结转."""
     first_row, second_row = T.applications_shape("2021", False).rows[:2]
     first = re.compile(first_row.anchor)
-    # A label wrapped at the margin (一、本 / 年新收…) is found across the two pieces, at the first.
+    # A flattened label wrapped at the margin (一、本 / 年新收…) is found across both, at the first.
     candidates = [
         i - 1 if i and not _is_label(token, first) else i
         for i, token in enumerate(tokens)
         if _is_label(token, first)
-        or (i and _is_label(tokens[i - 1], _ANY) and token.kind == "text" and not token.prose
-            and first.search(tokens[i - 1].text[-8:] + token.text[:8]))
+        or (i and token.part is not None and _is_label(tokens[i - 1], _ANY) and token.kind == "text"
+            and not token.prose and first.search(tokens[i - 1].text[-8:] + token.text[:8]))
     ]
     for i in candidates:
         if _find(tokens, second_row.anchor, i + 1, min(len(tokens), i + 60)) is not None:
