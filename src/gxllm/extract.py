@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from . import template as T
-from .document import Document
+from .document import Document, Line
 from .findings import UNREAD, Finding
 from .layout import split_cells
 from .load import load
@@ -155,7 +155,8 @@ def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None
     out["findings"] = [f.to_dict() for f in findings]
     out["table_shapes"] = {k: results[k].shape.variant for k in found if k != "reviews_and_lawsuits"}
     out["tables_absent"] = [k for k in results if k not in found]
-    out["provenance"] = {k: _provenance(tables[k], spans[k], doc, printed) for k in found}
+    by_number = {line.number: line for line in doc.lines}
+    out["provenance"] = {k: _provenance(tables[k], spans[k], by_number, printed) for k in found}
     if calls:
         out["llm"] = {
             "calls": [answer.record() for answer in calls],
@@ -261,12 +262,11 @@ def _not_splits(findings: list[Finding], llm: dict) -> list[Finding]:
     return out
 
 
-def _provenance(table: _Table, span: Span, doc: Document, printed: Document) -> dict:
+def _provenance(table: _Table, span: Span, by_number: dict[int, Line], printed: Document) -> dict:
     """Where a table's values were read: its line range and, per cell, the source line and the
     page (PDF) or table ordinal (HTML, DOCX, PDF) so a reviewer can find the printed number,
     and which path read it (rules, llm, both, disagreement) when the LLM was asked. `text` is
     the table's lines as printed ([number, text] pairs), so a review needs no source file."""
-    by_number = {line.number: line for line in doc.lines}
     cells: dict[str, dict] = {}
     for path, number in table.result.lines.items():
         line = by_number[number]
@@ -282,8 +282,11 @@ def _provenance(table: _Table, span: Span, doc: Document, printed: Document) -> 
     if pages:
         out["pages"] = f"{pages[0]}-{pages[-1]}" if len(pages) > 1 else str(pages[0])
     out["cells"] = cells
+    # loaders number lines 1, 2, 3…: the table's lines are a slice
     out["text"] = [
-        [line.number, text] for line in printed.lines if first <= line.number <= last and (text := line.pipe_text).strip()
+        [line.number, text]
+        for line in printed.lines[first - 1 : last]
+        if first <= line.number <= last and (text := line.pipe_text).strip()
     ]
     return out
 

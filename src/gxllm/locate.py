@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from functools import lru_cache
+from typing import Literal, NamedTuple
 
 from . import template as T
 from .document import Document
@@ -21,8 +22,7 @@ BLANK = re.compile(r"^(?:|-+|—+|/|\\|无|空)$")  # printed for "nothing": nul
 _PROSE_LENGTH = 60
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):  # a NamedTuple: tens of thousands per report are built in the hot loop
     kind: Literal["text", "value"]
     text: str  # text: normalised, whitespace removed; value: the cell as printed
     value: int | float | None  # value tokens: the number, None when printed blank
@@ -62,15 +62,18 @@ def parse_number(text: str) -> tuple[int | float, str | None]:
 _GLUED_DIGITS = re.compile(r"0\d+|\d{10,}")
 
 
-def _classify(text: str) -> tuple[str, int | float | None, str | None]:
-    """(kind, number, unit) of a cell: a number, a blank (printed or empty), glued digits, or text."""
+@lru_cache(maxsize=1 << 16)  # cells repeat: 0, labels, headers
+def _classify(text: str) -> tuple[str, int | float | None, str | None, str]:
+    """(kind, number, unit, shown) of a cell: a number, a blank (printed or empty), glued digits,
+    or text; `shown` is what the token keeps (text squeezed, a value as printed)."""
     if (text.startswith("0") or len(text) >= 10) and _GLUED_DIGITS.fullmatch(text):
-        return "run", None, None
+        return "run", None, None, text
     if NUMBER.match(text):
-        return ("value", *parse_number(text))
-    if BLANK.match(text) or not squeeze(text):
-        return "value", None, None
-    return "text", None, None
+        return ("value", *parse_number(text), text)
+    squeezed = squeeze(text)
+    if BLANK.match(text) or not squeezed:
+        return "value", None, None, text
+    return "text", None, None, squeezed
 
 
 def tokenize(doc: Document) -> list[Token]:
@@ -81,19 +84,24 @@ def tokenize(doc: Document) -> list[Token]:
             continue
         texts = [cell.text.strip() for cell in line.cells]
         kinds = [_classify(text) for text in texts]
-        numbers = [i for i, (kind, number, _) in enumerate(kinds) if number is not None or kind == "run"]
+        if len(kinds) == 1:  # one cell per line: most lines of text layouts
+            kind, number, unit, shown = kinds[0]
+            glued = kind == "run"
+            kind = "value" if glued else kind
+            tokens.append(Token(kind, shown, number, unit, line.cells[0].pos, line.number, True, int(kind == "value"), glued=glued))
+            continue
+        numbers = [i for i, (kind, number, _, _) in enumerate(kinds) if number is not None or kind == "run"]
         # Labels come before a row's numbers; text between two numbers fills a value cell (a
         # footnote mark, a unit, a watermark): that cell cannot be read.
-        garbled = {i for i, (kind, _, _) in enumerate(kinds) if kind == "text" and numbers and numbers[0] < i < numbers[-1]}
-        values = sum(kind in ("value", "run") for kind, _, _ in kinds) + len(garbled)
-        for index, (cell, text, (kind, number, unit)) in enumerate(zip(line.cells, texts, kinds)):
+        garbled = {i for i, (kind, *_) in enumerate(kinds) if kind == "text" and numbers and numbers[0] < i < numbers[-1]}
+        values = sum(kind in ("value", "run") for kind, *_ in kinds) + len(garbled)
+        for index, (cell, text, (kind, number, unit, shown)) in enumerate(zip(line.cells, texts, kinds)):
             if kind == "run":
                 tokens.append(Token("value", text, None, None, cell.pos, line.number, index == 0, values, glued=True))
                 continue
             if index in garbled:
                 tokens.append(Token("value", text, None, None, cell.pos, line.number, False, values, garbled=True))
                 continue
-            shown = text if kind == "value" else squeeze(text)
             tokens.append(Token(kind, shown, number, unit, cell.pos, line.number, index == 0, values))
     return tokens
 
@@ -101,10 +109,9 @@ def tokenize(doc: Document) -> list[Token]:
 def _piece(line) -> Token:
     """The token of one piece of a flattened line: a digit run, a blank mark, or text."""
     text = line.cells[0].text.strip()
-    kind, number, unit = _classify(text)
+    kind, number, unit, shown = _classify(text)
     if RUN.fullmatch(text) or kind == "run":
         return Token("value", text, None, None, None, line.number, True, 1, part=line.part, glued=True)
-    shown = text if kind == "value" else squeeze(text)
     return Token(kind, shown, number, unit, None, line.number, True, int(kind == "value"), part=line.part)
 
 

@@ -74,12 +74,19 @@ def _official(agency: str) -> str:
     return re.sub(r"(?<=[乡镇县区市旗])政府$", "人民政府", agency)
 
 
+_CITY = re.compile("[\u4e00-\u9fff]{2,4}[市州盟]")
+
+
 def _with_city(agency: str, text: str) -> str:
     """A title may drop the city (洪泽区人民政府) that the text prints (淮安市洪泽区人民政府).
 
     The city is the 2–4 character …市/州/盟 right before the name that the text uses most.
     """
-    prefixes = {p for n in (2, 3, 4) for p in re.findall(f"([\u4e00-\u9fff]{{{n}}}[市州盟]){re.escape(agency)}", text)}
+    prefixes = set()
+    at = text.find(agency)
+    while at != -1:
+        prefixes.update(p for n in (2, 3, 4) if _CITY.fullmatch(p := text[max(0, at - n - 1) : at]) and len(p) == n + 1)
+        at = text.find(agency, at + len(agency))
     if not prefixes:
         return agency
     best = max(sorted(prefixes, key=len), key=text.count)

@@ -82,6 +82,13 @@ def needs_simplification(text: str) -> bool:
 
 def normalize_text(text: str, *, simplify: bool = False) -> str:
     """NFKC, radicals, invisible characters, pinyin junk and (if asked) 繁→简, in that order."""
+    if text.isascii():  # numbers, most cells: NFKC and the tables leave ASCII alone
+        return text if text.isprintable() else _INVISIBLE.sub("", text)
+    return _normalized(text, simplify)
+
+
+@lru_cache(maxsize=1 << 16)  # labels and headers repeat in every report of a batch
+def _normalized(text: str, simplify: bool) -> str:
     text = _INVISIBLE.sub("", text)
     if not text.isascii():
         text = _FOOTNOTE_MARK.sub(" 注", text)

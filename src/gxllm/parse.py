@@ -202,8 +202,8 @@ def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region)
             if token is not None:
                 result.values[row.key][column.key] = token.value
                 result.lines[path] = token.line
-                unit = token.unit or _header_unit(text, column.label)
-                if column.unit_key and unit:
+                unit = column.unit_key and (token.unit or _header_unit(text, column.label))
+                if unit:
                     result.extras.setdefault(row.key, {})[column.unit_key] = unit
 
     if glued_rows:
