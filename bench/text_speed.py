@@ -1,7 +1,7 @@
 """The rule path's speed on distinct text reports, as a ratio to the floor (read + digit regex).
 
 Each report is read once (caches start cold, as in a batch of different reports): N consistent
-sample reports from tests/layouts.py, in turn in each text layout. One process, one core.
+sample reports from tests/layouts.py, in turn in each text layout. One process, one core; CPU time (time.process_time), so other work on the machine counts less.
 
     python bench/text_speed.py            # 200 reports
     python bench/text_speed.py -n 1000 --stages
@@ -45,10 +45,10 @@ def floor(texts: list[bytes]) -> float:
     """Seconds to decode every report and find its numbers: best of 5 (it is short, and noisy)."""
     best = float("inf")
     for _ in range(5):
-        start = time.perf_counter()
+        start = time.process_time()
         for data in texts:
             _DIGITS.findall(data.decode("utf-8"))
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return best
 
 
@@ -61,10 +61,10 @@ def main() -> int:
     texts = corpus(args.n, args.flattened)
     from gxllm.extract import extract_bytes  # imported after the corpus is built: only gxllm is timed
 
-    start = time.perf_counter()
+    start = time.process_time()
     for i, data in enumerate(texts):
         extract_bytes(data, f"r{i}.txt")
-    seconds = time.perf_counter() - start
+    seconds = time.process_time() - start
     bare = floor(texts)
     print(f"gxllm      {args.n / seconds:8.1f} reports/s  ({seconds * 1000 / args.n:.2f} ms/report)")
     print(f"floor      {args.n / bare:8.1f} reports/s  (read + digit regex)")
@@ -78,15 +78,15 @@ def main() -> int:
         texts = corpus(args.n, args.flattened)  # the same reports again, new objects
         timings = dict.fromkeys(("load", "normalize", "split", "tokenize"), 0.0)
         for i, data in enumerate(texts):
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             doc = load(data, f"r{i}.txt")
-            t1 = time.perf_counter()
+            t1 = time.process_time()
             doc = normalize_document(doc)
-            t2 = time.perf_counter()
+            t2 = time.process_time()
             doc = split_cells(doc)
-            t3 = time.perf_counter()
+            t3 = time.process_time()
             tokenize(doc)
-            t4 = time.perf_counter()
+            t4 = time.process_time()
             for key, value in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
                 timings[key] += value
         print("stages     " + "  ".join(f"{k} {v * 1000 / args.n:.2f} ms" for k, v in timings.items())

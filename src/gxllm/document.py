@@ -11,16 +11,16 @@ columns; it is ``None`` where the source gives no such position.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Cell:
+# Cells and lines are NamedTuples: immutable, and cheap to build in the numbers every report needs.
+class Cell(NamedTuple):
     text: str
     pos: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     cells: tuple[Cell, ...]
     number: int  # 1-based ordinal of the line (text), row or paragraph (HTML, PDF, DOCX)
     page: int | None = None  # PDF: 1-based page the line is printed on

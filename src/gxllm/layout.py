@@ -57,7 +57,7 @@ def _words(text: str) -> tuple[Cell, ...]:
         word = match.group()
         numeric = bool(NUMBER.match(word))
         if cells and not numeric and match.start() - previous_end == 1 and not NUMBER.match(cells[-1].text):
-            cells[-1] = replace(cells[-1], text=cells[-1].text + word)
+            cells[-1] = cells[-1]._replace(text=cells[-1].text + word)
         else:
             position = (match.start() + match.end()) / 2 if numeric else float(match.start())
             cells.append(Cell(word, position))

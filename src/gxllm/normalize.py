@@ -52,21 +52,21 @@ def _t2s():
 
 
 @lru_cache(maxsize=1)
-def _t2s_table() -> dict[int, str]:
-    """OpenCC's traditional → simplified character table: tells a traditional page at a glance.
+def _traditional() -> dict[int, None]:
+    """The characters OpenCC turns into other simplified ones: tells a traditional page at a glance.
 
     The conversion itself is OpenCC's, phrases included (反覆 → 反复 is a phrase, not a character).
     """
     import importlib.resources
 
     text = importlib.resources.files("opencc").joinpath("dictionary/TSCharacters.txt").read_text("utf-8")
-    table = {}
+    characters = []
     for line in text.splitlines():
         traditional, _, simplified = line.partition("\t")
         candidates = simplified.split()
         if len(traditional) == 1 and candidates and traditional not in candidates:
-            table[ord(traditional)] = candidates[0]
-    return table
+            characters.append(traditional)
+    return dict.fromkeys(map(ord, characters))  # a str.translate table that deletes them
 
 
 def needs_simplification(text: str) -> bool:
@@ -75,8 +75,7 @@ def needs_simplification(text: str) -> bool:
     A handful of such characters also occur in simplified text (乾, 著, 瞭…), so a few hits
     are not enough: a traditional page has them everywhere.
     """
-    table = _t2s_table()
-    hits = sum(1 for ch in text if ord(ch) in table)
+    hits = len(text) - len(text.translate(_traditional()))
     return hits >= 8 or (hits >= 2 and hits * 50 >= len(text))
 
 
@@ -103,11 +102,14 @@ def _normalized(text: str, simplify: bool) -> str:
 def normalize_document(doc: Document) -> Document:
     """Normalise every cell; decide 繁→简 once for the whole document."""
     simplify = needs_simplification("".join(cell.text for line in doc.lines for cell in line.cells))
-    lines = tuple(
-        Line(tuple(Cell(normalize_text(c.text, simplify=simplify), c.pos) for c in line.cells), line.number, line.page, line.table)
-        for line in doc.lines
-    )
-    return replace(doc, lines=lines)
+    return replace(doc, lines=tuple(_normalized_line(line, simplify) for line in doc.lines))
+
+
+def _normalized_line(line: Line, simplify: bool) -> Line:
+    texts = [normalize_text(c.text, simplify=simplify) for c in line.cells]
+    if all(new is c.text for new, c in zip(texts, line.cells)):
+        return line  # nothing to change (plain numbers, ASCII): the same line
+    return line._replace(cells=tuple(Cell(text, c.pos) for text, c in zip(texts, line.cells)))
 
 
 def squeeze(text: str) -> str:
