@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from functools import lru_cache
 
 from . import template as T
 from .document import Cell, Document, Line
@@ -65,6 +66,7 @@ def _words(text: str) -> tuple[Cell, ...]:
     return tuple(cells)
 
 
+@lru_cache(maxsize=1 << 16)  # lines repeat across reports ("0 |", "|||", labels)
 def split_line(text: str) -> tuple[Cell, ...]:
     if not text:
         return ()  # an empty line separates cells; it is not one
@@ -135,16 +137,25 @@ def flattened_pieces(text: str, continued: bool = False) -> list[str] | None:
     return [p.strip() for p in pieces if p.strip()]
 
 
-def _split(line: Line, continued: bool) -> tuple[Line, ...]:
-    text = line.cells[0].text if len(line.cells) == 1 else line.text
+@lru_cache(maxsize=1 << 16)  # lines repeat across reports ("0 |", "|||", labels)
+def _pieces_of(text: str, continued: bool) -> tuple[str, ...] | None:
     # most lines have no text glued to a digit at all: only those can hold a flattened table
-    if _TEXT_GLUED_TO_DIGITS.search(text) and (pieces := flattened_pieces(text, continued)) is not None:
+    if not _TEXT_GLUED_TO_DIGITS.search(text):
+        return None
+    pieces = flattened_pieces(text, continued)
+    return None if pieces is None else tuple(pieces)
+
+
+def _split(line: Line, continued: bool) -> tuple[Line, ...]:
+    one = len(line.cells) == 1
+    if (pieces := _pieces_of(line.cells[0].text if one else line.text, continued)) is not None:
         return tuple(
             Line((Cell(piece),), line.number, line.page, line.table, part) for part, piece in enumerate(pieces)
         )
-    if len(line.cells) == 1 and line.cells[0].pos is None:
-        return (Line(split_line(line.cells[0].text), line.number, line.page, line.table),)
+    if one and line.cells[0].pos is None:
+        return (line._replace(cells=split_line(line.cells[0].text)),)
     return (line,)
+
 
 
 def split_cells(doc: Document) -> Document:
