@@ -110,17 +110,36 @@ def split_row(
     for i in range(len(text) - 1, -1, -1):
         digits_after[i] = digits_after[i + 1] + text[i].isdigit()
         blanks_after[i] = blanks_after[i + 1] + (text[i] == _BLANK)
-    completes: dict[int, list[SumInstance]] = {}
+    # Each instance as index ranges: sums over a range come from running sums of the cells so far.
+    checks: dict[int, list[tuple[str, tuple[int, int], tuple[int, int]]]] = {}
+    general: dict[int, list[SumInstance]] = {}
     for instance in instances:
-        completes.setdefault(max(instance.cells), []).append(instance)
+        lhs, rhs = _span(instance.lhs), _span(instance.rhs)
+        if lhs and rhs and len(set(instance.cells)) == len(instance.cells):
+            checks.setdefault(max(instance.cells), []).append((instance.name, lhs, rhs))
+        else:
+            general.setdefault(max(instance.cells), []).append(instance)
     # A total printed after its parts (T3-row, T4-total) has at least as many digits as their sum
     # so far: a split whose parts outgrow the digits left is dead early.
     totals_after = [
-        (instance.lhs[0], instance.rhs)
-        for instance in instances
-        if len(instance.lhs) == 1 and instance.lhs[0] > max(instance.rhs) and all(kinds[c] != "signed" for c in instance.cells)
+        (lhs[0], rhs)
+        for cell_checks in checks.values()
+        for _, lhs, rhs in cell_checks
+        if lhs[1] - lhs[0] == 1 and lhs[0] >= rhs[1] and all(kinds[c] != "signed" for c in range(*rhs))
     ]
     longest = max(_INTEGER_DIGITS[k] + (_DECIMALS if k == "money" else 0) for k in kinds) if kinds else 0
+    options_at: dict[tuple[int, str], list[tuple[Value, int]]] = {}
+
+    def numbers_at(at: int, kind: ValueKind) -> list[tuple[Value, int]]:
+        """The numbers a cell of `kind` can be from `at` (never ending before a stray `.` or `,`)."""
+        key = (at, kind)
+        if key not in options_at:
+            options_at[key] = [
+                (v, end)
+                for v, end in _numbers(text, at, kind)
+                if end == len(text) or text[end] in (_BOUNDARY, _BLANK, "-") or text[end].isdigit()
+            ]
+        return options_at[key]
 
     total_steps = 0
     for allowed in range(len(instances) + 1):
@@ -129,17 +148,23 @@ def split_row(
         failed: set[str] = set()
         always: set[str] = {i.name for i in instances}
         values: list[Value] = []
+        sums = [0]  # sums[k]: the first k cells added up, a blank as 0
 
-        def determined(cell: int, failures: int) -> Value | str:
+        def broken_at(cell: int) -> tuple[str, ...]:
+            """The instances completed by `cell` that do not hold."""
+            out = tuple(
+                name for name, (a, b), (c, d) in checks.get(cell, ())
+                if abs((sums[b] - sums[a]) - (sums[d] - sums[c])) >= 1e-6 * max(1.0, abs(sums[b] - sums[a]))
+            )
+            return out + tuple(i.name for i in general.get(cell, ()) if not i.holds(values.__getitem__))
+
+        def determined(cell: int) -> Value | str:
             """The value the identities completing at `cell` leave it, or "" where they leave it free."""
-            if failures < allowed:
-                return ""
-            for instance in completes.get(cell, ()):
-                if instance.cells.count(cell) != 1:
-                    continue
-                left = sum(values[c] or 0 for c in instance.lhs if c != cell)
-                right = sum(values[c] or 0 for c in instance.rhs if c != cell)
-                return right - left if cell in instance.lhs else left - right
+            for _, (a, b), (c, d) in checks.get(cell, ()):
+                if b - a == 1 and a == cell:  # a total after its parts
+                    return sums[d] - sums[c]
+                if d - c == 1 and c == cell:
+                    return sums[b] - sums[a]
             return ""
 
         def search(at: int, blanks: int, failures: tuple[str, ...]) -> bool:
@@ -160,30 +185,29 @@ def split_row(
             left = width - cell
             if digits_after[at] > left * longest or blanks_after[at] > left:
                 return True
-            if not failures and any(
-                cell <= total and len(str(int(sum(values[c] or 0 for c in parts if c < cell)))) > digits_after[at]
-                for total, parts in totals_after
-            ):
-                return True
-            options: list[tuple[Value, int, int]] = []  # value, end, blanks used
+            if not failures:
+                for total, (a, b) in totals_after:
+                    if cell <= total and len(str(int(sums[min(cell, b)] - sums[min(cell, a)]))) > digits_after[at]:
+                        return True
             if at < len(text) and text[at] == _BLANK:
-                options.append((None, at + 1, 0))
+                options: list[tuple[Value, int, int]] = [(None, at + 1, 0)]
             else:
-                options.extend((v, end, 0) for v, end in _numbers(text, at, kinds[cell]))
+                options = [(v, end, 0) for v, end in numbers_at(at, kinds[cell])]
                 if blanks < MAX_BLANKS:
                     options.append((None, at, 1))
-            target = determined(cell, len(failures))
+            target = determined(cell) if len(failures) == allowed else ""
             for value, end, used in options:
                 if target != "" and not abs((value or 0) - target) < 1e-9:
                     continue
-                if end < len(text) and not (text[end] in (_BOUNDARY, _BLANK, "-") or text[end].isdigit()):
-                    continue  # a number cannot end before a stray `.` or `,`
                 values.append(value)
-                broken = tuple(i.name for i in completes.get(cell, ()) if not i.holds(values.__getitem__))
+                sums.append(sums[-1] + (value or 0))
+                broken = broken_at(cell)
                 if len(failures) + len(broken) <= allowed and not search(end, blanks + used, failures + broken):
                     values.pop()
+                    sums.pop()
                     return False
                 values.pop()
+                sums.pop()
             return True
 
         finished = search(0, 0, ())
@@ -194,6 +218,12 @@ def split_row(
             broken = tuple(sorted(always)) if allowed else ()
             return RowSplit(found, tuple(sorted(failed)), broken, steps=total_steps)
     return RowSplit([], tuple(i.name for i in instances), steps=total_steps)
+
+
+def _span(cells: tuple) -> tuple[int, int] | None:
+    """(first, end) where the cells are the indices first, first + 1, … end - 1; else None."""
+    ordered = sorted(cells)
+    return (ordered[0], ordered[-1] + 1) if ordered == list(range(ordered[0], ordered[-1] + 1)) else None
 
 
 def solve_columns(
