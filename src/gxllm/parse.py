@@ -262,12 +262,12 @@ def _within(instances, cells: dict) -> list[T.SumInstance]:
     ]
 
 
-def _unsplit(label: str, run: str, split: RowSplit, width: int, columns_failed: list[str]) -> tuple[str, dict]:
+def _unsplit(where: str, run: str, split: RowSplit, width: int, columns_failed: list[str]) -> tuple[str, dict]:
     """Why a glued row stays unread, and the facts a reviewer decides from."""
     count = len(split.candidates)
     shown = "; ".join(_shown(c) for c in split.candidates[:5])
     if split.exhausted:
-        why = "has too many possible splits to decide"
+        why = "have too many possible splits to decide"
     elif not count:
         why = f"cannot be split into its {width} cells"
     else:
@@ -279,7 +279,7 @@ def _unsplit(label: str, run: str, split: RowSplit, width: int, columns_failed: 
     details = {"run": run, "candidates": [list(c) for c in split.candidates[:5]], "candidate_count": count}
     if split.failing:
         details["failing"] = list(split.failing)
-    return f"row 「{label}」: the glued digits 「{run}」 {why}", details
+    return f"{where}: the glued digits 「{run}」 {why}", details
 
 
 def _printed_errors(table: str, instances: list[T.SumInstance], split: RowSplit, label: str, run: str) -> list[Finding]:
@@ -358,7 +358,7 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]]) -> None:
         paths = [_path(table, row.key, c.key) for c in columns]
         if split.unique is None:
             run = " ".join("□" if p is None else p for p in _pieces(group))
-            message, details = _unsplit(row.label, run, split, len(columns), columns_failed)
+            message, details = _unsplit(f"row 「{row.label}」", run, split, len(columns), columns_failed)
             result.findings.append(Finding("unreadable", paths, message, details=details))
             own = [i for i in instances if all(r == row.key for r, _ in i.cells)]
             result.findings += _printed_errors(table, own, split, row.label, run)
