@@ -311,6 +311,7 @@ class SumInstance:
     where: str
     lhs: tuple
     rhs: tuple
+    paths: tuple[str, ...] = ()  # the cells as "table.row.column", lhs then rhs (table instances)
 
     @property
     def cells(self) -> tuple:
@@ -329,6 +330,10 @@ class SumInstance:
         return abs(left - right) < 1e-6 * max(1.0, abs(left), abs(right))
 
 
+def _instance(table: str, identity: str, where: str, lhs: list, rhs: list) -> SumInstance:
+    return SumInstance(identity, where, tuple(lhs), tuple(rhs), tuple(f"{table}.{r}.{c}" for r, c in lhs + rhs))
+
+
 @lru_cache(maxsize=None)
 def sum_instances(shape: Shape) -> tuple[SumInstance, ...]:
     """Every instance of the table's sum identities in this shape: per row or per column."""
@@ -341,14 +346,14 @@ def sum_instances(shape: Shape) -> tuple[SumInstance, ...]:
         if identity.per == "row":
             if set(identity.lhs + identity.rhs) <= set(column_keys):
                 out += [
-                    SumInstance(identity.id, row.label, tuple((row.key, c) for c in identity.lhs), tuple((row.key, c) for c in identity.rhs))
+                    _instance(shape.table, identity.id, row.label, [(row.key, c) for c in identity.lhs], [(row.key, c) for c in identity.rhs])
                     for row in shape.rows
                 ]
             continue
         rhs = identity.rhs or tuple(r.key for r in shape.rows if r.result)
         if set(identity.lhs + rhs) <= set(row_keys):
             out += [
-                SumInstance(identity.id, column.label, tuple((r, column.key) for r in identity.lhs), tuple((r, column.key) for r in rhs))
+                _instance(shape.table, identity.id, column.label, [(r, column.key) for r in identity.lhs], [(r, column.key) for r in rhs])
                 for column in shape.columns
             ]
     return tuple(out)

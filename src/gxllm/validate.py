@@ -26,8 +26,8 @@ def number(value: int | float | None) -> str:
 def check_sums(table: str, shape: T.Shape, values: Values, unread: Set[str] = frozenset()) -> list[Finding]:
     findings = []
     for instance in T.sum_instances(shape):
-        cells = [f"{table}.{r}.{c}" for r, c in instance.cells]
-        if any(c in unread for c in cells) or instance.holds(lambda cell: values[cell[0]][cell[1]]):
+        cells = list(instance.paths)
+        if (unread and any(c in unread for c in cells)) or instance.holds(lambda cell: values[cell[0]][cell[1]]):
             continue
         blank = [f"{table}.{r}.{c}" for r, c in instance.cells if values[r][c] is None]
         left = [values[r][c] or 0 for r, c in instance.lhs]
@@ -54,10 +54,9 @@ def check_sums(table: str, shape: T.Shape, values: Values, unread: Set[str] = fr
 def holding_identities(shape: T.Shape, values: Values, path: str, unread: Set[str] = frozenset()) -> list[str]:
     """The identities over `path` (a "table.row.column" cell) that hold with these values, as
     `T3-row 自然人`-style names; instances over an unread cell prove nothing and are left out."""
-    table = shape.table
     held = []
     for instance in T.sum_instances(shape):
-        cells = [f"{table}.{r}.{c}" for r, c in instance.cells]
+        cells = instance.paths
         if path not in cells or any(c in unread and c != path for c in cells):
             continue
         if instance.holds(lambda cell: values[cell[0]][cell[1]]):
