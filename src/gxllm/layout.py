@@ -58,7 +58,7 @@ def _words(text: str) -> tuple[Cell, ...]:
         word = match.group()
         numeric = bool(NUMBER.match(word))
         if cells and not numeric and match.start() - previous_end == 1 and not NUMBER.match(cells[-1].text):
-            cells[-1] = cells[-1]._replace(text=cells[-1].text + word)
+            cells[-1] = Cell(cells[-1].text + word, cells[-1].pos)
         else:
             position = (match.start() + match.end()) / 2 if numeric else float(match.start())
             cells.append(Cell(word, position))
@@ -153,7 +153,7 @@ def _split(line: Line, continued: bool) -> tuple[Line, ...]:
             Line((Cell(piece),), line.number, line.page, line.table, part) for part, piece in enumerate(pieces)
         )
     if one and line.cells[0].pos is None:
-        return (line._replace(cells=split_line(line.cells[0].text)),)
+        return (Line(split_line(line.cells[0].text), line.number, line.page, line.table, line.part),)
     return (line,)
 
 

@@ -109,7 +109,7 @@ def _normalized_line(line: Line, simplify: bool) -> Line:
     texts = [normalize_text(c.text, simplify=simplify) for c in line.cells]
     if all(new is c.text for new, c in zip(texts, line.cells)):
         return line  # nothing to change (plain numbers, ASCII): the same line
-    return line._replace(cells=tuple(Cell(text, c.pos) for text, c in zip(texts, line.cells)))
+    return Line(tuple(Cell(text, c.pos) for text, c in zip(texts, line.cells)), line.number, line.page, line.table, line.part)
 
 
 def squeeze(text: str) -> str:
