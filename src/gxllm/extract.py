@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from . import template as T
-from .document import Document
+from .document import Document, OcrRead
 from .findings import UNREAD, Finding
 from .layout import split_cells
 from .load import load
@@ -24,7 +24,7 @@ from .normalize import normalize_document, squeeze
 from .llm_request import region_text
 from .parse import TableResult, Value, active_disclosure_variant, applications_layout, parse_reviews, parse_table
 from .reconcile import reconcile
-from .validate import validate
+from .validate import holding_identities, number, validate
 
 if TYPE_CHECKING:
     from .llm_client import LLMAnswer
@@ -135,6 +135,7 @@ def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None
                 answer = reader(result.shape, region_text(_region_lines(doc, line_ranges[key])))
                 calls.append(answer)
                 _apply(table, answer, unread)
+            table.findings += _ocr_findings(table, _ocr_reads(result, doc), unread)
         tables[key] = table
         values = table.values
         for row, extra in result.extras.items():
@@ -223,6 +224,60 @@ def _apply(table: _Table, answer: LLMAnswer, unread: set[str]) -> None:
     table.findings = kept + merged.findings + validate(shape.table, shape, merged.values)
 
 
+def _ocr_reads(result: TableResult, doc: Document) -> dict[str, OcrRead]:
+    """How each cell of a table was read, by cell path, where it was read by OCR from a scan."""
+    if not doc.ocr:
+        return {}
+    reads = {}
+    for path, line in result.lines.items():
+        read = doc.ocr.get((line, result.positions.get(path)))
+        if read is not None:
+            reads[path] = read
+    return reads
+
+
+def _ocr_findings(table: _Table, reads: dict[str, OcrRead], unread: set[str]) -> list[Finding]:
+    """The OCR's doubtful numbers (low confidence, letters read as digits, nothing read where a
+    number belongs) and whether the identities vouch for them. A doubtful cell is confirmed only
+    when every identity over it holds and at least one does; one in a failing identity, or in
+    none, or left empty, is `ocr_low_confidence` (review): it is the suspect to look at."""
+    shape = table.result.shape
+    doubtful = {path: read for path, read in reads.items() if read.suspect}
+    if not doubtful:
+        return []
+    failing = {cell for f in table.findings if f.kind == "identity" for cell in f.cells}
+    values = table.values
+    open_cells, confirmed = [], []
+    for path, read in doubtful.items():
+        _, row, column = path.split(".")
+        empty = values[row][column] is None and read.confidence == 0.0
+        vouched = path not in failing and not empty and holding_identities(shape, values, path, unread)
+        (confirmed if vouched else open_cells).append(path)
+    title = T.TABLE_BY_KEY[shape.table].number
+
+    def listed(paths: list[str]) -> str:
+        return ", ".join(
+            f"{p.split('.', 1)[1]}={number(values[p.split('.')[1]][p.split('.')[2]])} ({doubtful[p].confidence:.2f}"
+            f"{', corrected' if doubtful[p].corrected else ''})"
+            for p in paths
+        )
+
+    out = []
+    if open_cells:
+        out.append(Finding(
+            "ocr_low_confidence", open_cells,
+            f"{title}: {len(open_cells)} cell(s) the OCR read with doubt and no holding identity confirms: {listed(open_cells)}",
+            details={"table": shape.table, "confidence": {p: doubtful[p].confidence for p in open_cells}},
+        ))
+    if confirmed:
+        out.append(Finding(
+            "ocr_confirmed", confirmed,
+            f"{title}: {len(confirmed)} cell(s) the OCR read with doubt, confirmed by the identities: {listed(confirmed)}",
+            details={"table": shape.table},
+        ))
+    return out
+
+
 def _provenance(table: _Table, lines: str, doc: Document, printed: Document) -> dict:
     """Where a table's values were read: its line range and, per cell, the source line and the
     page (PDF) or table ordinal (HTML, DOCX, PDF) so a reviewer can find the printed number,
@@ -234,6 +289,15 @@ def _provenance(table: _Table, lines: str, doc: Document, printed: Document) -> 
         line = by_number[number]
         place = {"line": number, "page": line.page, "table": line.table}
         cells[path.split(".", 1)[1]] = {k: v for k, v in place.items() if v is not None}
+    # A scanned table a person must look at carries, per cell, the picture of where it was read.
+    in_review = any(f.needs_review for f in table.findings)
+    for path, read in _ocr_reads(table.result, doc).items():
+        cell = cells[path.split(".", 1)[1]]
+        cell.update(source="ocr", confidence=read.confidence)
+        if read.corrected:
+            cell["corrected"] = True
+        if in_review or read.suspect:
+            cell["crop"] = read.crop
     for cell, source in table.sources.items():
         cells.setdefault(cell, {})["source"] = source
     pages = sorted({place["page"] for place in cells.values() if "page" in place})
