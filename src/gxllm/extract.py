@@ -241,24 +241,33 @@ def _ocr_findings(table: _Table, reads: dict[str, OcrRead], unread: set[str]) ->
     number belongs) and whether the identities vouch for them. A doubtful cell is confirmed only
     when every identity over it holds and at least one does; one in a failing identity, or in
     none, or left empty, is `ocr_low_confidence` (review): it is the suspect to look at."""
+    if not reads:
+        return []
     shape = table.result.shape
-    doubtful = {path: read for path, read in reads.items() if read.suspect}
-    if not doubtful:
+    values = table.values
+    confidence = {path: read.confidence for path, read in reads.items() if read.suspect}
+    corrected = {path for path, read in reads.items() if read.corrected}
+    # On a scan an empty cell is more likely a number the OCR missed than one printed blank.
+    empty = {
+        path
+        for row, column in shape.cell_paths()
+        if values[row.key][column.key] is None
+        and ((path := f"{shape.table}.{row.key}.{column.key}") not in reads or reads[path].confidence == 0.0)
+    }
+    confidence.update((path, 0.0) for path in empty)
+    if not confidence:
         return []
     failing = {cell for f in table.findings if f.kind == "identity" for cell in f.cells}
-    values = table.values
     open_cells, confirmed = [], []
-    for path, read in doubtful.items():
-        _, row, column = path.split(".")
-        empty = values[row][column] is None and read.confidence == 0.0
-        vouched = path not in failing and not empty and holding_identities(shape, values, path, unread)
+    for path in confidence:
+        vouched = path not in failing and path not in empty and holding_identities(shape, values, path, unread)
         (confirmed if vouched else open_cells).append(path)
     title = T.TABLE_BY_KEY[shape.table].number
 
     def listed(paths: list[str]) -> str:
         return ", ".join(
-            f"{p.split('.', 1)[1]}={number(values[p.split('.')[1]][p.split('.')[2]])} ({doubtful[p].confidence:.2f}"
-            f"{', corrected' if doubtful[p].corrected else ''})"
+            f"{p.split('.', 1)[1]}={number(values[p.split('.')[1]][p.split('.')[2]])} ({confidence[p]:.2f}"
+            f"{', corrected' if p in corrected else ''})"
             for p in paths
         )
 
@@ -266,8 +275,9 @@ def _ocr_findings(table: _Table, reads: dict[str, OcrRead], unread: set[str]) ->
     if open_cells:
         out.append(Finding(
             "ocr_low_confidence", open_cells,
-            f"{title}: {len(open_cells)} cell(s) the OCR read with doubt and no holding identity confirms: {listed(open_cells)}",
-            details={"table": shape.table, "confidence": {p: doubtful[p].confidence for p in open_cells}},
+            f"{title}: {len(open_cells)} cell(s) the OCR read with doubt or not at all, and no holding identity "
+            f"confirms: {listed(open_cells)}",
+            details={"table": shape.table, "confidence": {p: confidence[p] for p in open_cells}},
         ))
     if confirmed:
         out.append(Finding(

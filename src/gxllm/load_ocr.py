@@ -1,8 +1,8 @@
 """Read the image-only pages of a PDF with an embedded offline OCR (RapidOCR on onnxruntime).
 
 This is the I/O edge of the scan path; everything after it is the PDF text-layer path. Each page
-is rendered at 200 dpi, its seal taken out (the grey of a page is its lightest colour channel,
-so red ink turns to paper), its skew measured from the rows of ink and undone, and its ruling
+is rendered at 200 dpi, its seal taken out (coloured pixels become paper, and the grey of a page
+is its lightest colour channel, so red ink over print fades), its skew measured from the rows of ink and undone, and its ruling
 lines found with morphology. The OCR's words become `Glyph`s and the lines `Rule`s in page
 points, exactly what `load_pdf` reads from a text layer, so the same grid rebuilding and the
 same label-anchored parser read a scan.
@@ -34,6 +34,8 @@ _MIN_RULE = round(0.2 * DPI)  # pixels: a ruling line is at least 5 mm long; "�
 _GAP = 12.0  # points: a ruling line broken by less than this is one line
 _SLACK = 2.0  # points: rules this close are on one line
 _MIN_TABLE = 0.25  # a table's grid spans at least this fraction of the page width
+_COLOURED = 30  # max - min channel: above it a pixel is seal ink, not black print
+_BRIGHT = 150  # ... and its lightest channel above this: seal ink on paper
 _MAX_SKEW = 3.0  # degrees searched either way
 _HEADING_ROOM = 0.25  # a grid starting in this top fraction of its page may have its heading on the page before
 # Letters an OCR reads for digits in a number: O→0, l→1 … Applied only to a word of ASCII
@@ -85,7 +87,16 @@ class Scanner:
         cv2, np = self._cv2, self._np
         bitmap = page.render(scale=SCALE)
         pixels = bitmap.to_numpy()
-        grey = pixels[:, :, :3].max(axis=2) if pixels.ndim == 3 else pixels  # red and blue ink become paper
+        if pixels.ndim == 3:
+            colour = pixels[:, :, :3].astype(np.int16)
+            # A seal is red, a row fill light blue: the lightest channel turns both pale, and
+            # where a pixel is clearly coloured (not over black print) it is paper.
+            grey = colour.max(axis=2)
+            # Red over black print stays dark, so only bright coloured pixels are seal.
+            grey[((grey - colour.min(axis=2)) > _COLOURED) & (grey > _BRIGHT)] = 255
+            grey = grey.astype(np.uint8)
+        else:
+            grey = pixels
         grey = np.ascontiguousarray(grey)
         ink = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)[1]
         skew = self._skew(ink)
