@@ -89,21 +89,26 @@ class Scanner:
         pixels = bitmap.to_numpy()
         if pixels.ndim == 3:
             colour = pixels[:, :, :3].astype(np.int16)
-            # A seal is red, a row fill light blue: the lightest channel turns both pale, and
-            # where a pixel is clearly coloured (not over black print) it is paper.
-            grey = colour.max(axis=2)
-            # Red over black print stays dark, so only bright coloured pixels are seal.
-            grey[((grey - colour.min(axis=2)) > _COLOURED) & (grey > _BRIGHT)] = 255
-            grey = grey.astype(np.uint8)
+            # A seal is red, a row fill light blue: their lightest channel is pale, while black
+            # print stays dark, even under the seal. That is what the rules are found on.
+            lines = colour.max(axis=2)
+            # For the OCR, bright coloured pixels become paper, so that the seal's own text and
+            # star are not read (they would swallow the numbers under them into one text line).
+            words = lines.copy()
+            words[((lines - colour.min(axis=2)) > _COLOURED) & (lines > _BRIGHT)] = 255
+            lines, words = lines.astype(np.uint8), words.astype(np.uint8)
         else:
-            grey = pixels
-        grey = np.ascontiguousarray(grey)
-        ink = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)[1]
+            lines = words = np.ascontiguousarray(pixels)
+        ink = self._ink(lines)
         skew = self._skew(ink)
         if abs(skew) >= 0.05:
-            grey = self._rotate(grey, skew, 255)
-            ink = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)[1]
-        return grey, self._rules(ink), skew
+            ink = self._ink(self._rotate(lines, skew, 255))
+            words = self._rotate(words, skew, 255)
+        return words, self._rules(ink), skew
+
+    def _ink(self, grey):
+        cv2 = self._cv2
+        return cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)[1]
 
     def _skew(self, ink) -> float:
         """The angle (degrees) whose rotation makes the rows of ink sharpest: text lines and rules
