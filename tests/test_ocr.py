@@ -15,6 +15,9 @@ import io
 import json
 import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from layouts import sample_report, sample_report_2019
@@ -49,6 +52,7 @@ def _missing() -> str | None:
     return None
 
 
+ROOT = Path(__file__).resolve().parent.parent
 MISSING = _missing()
 if MISSING and os.environ.get("CI"):
     raise RuntimeError(f"the OCR tests must run in CI, but {MISSING}")
@@ -151,16 +155,42 @@ def test_a_scanned_2019_report_keeps_a_printed_error_and_marks_a_doubtful_misrea
 
 
 @needs_ocr
-def test_a_mixed_pdf_reads_its_text_page_and_ocrs_the_scanned_ones(tmp_path, capsys):
+def test_a_batch_reads_a_mixed_pdf_its_text_page_and_ocrs_the_scanned_ones(tmp_path, capsys):
     from pdfs import render_scan
 
     report = sample_report(11)
-    code, result = _extract(tmp_path, capsys, render_scan(report, text_pages=(0,)))
-    assert (code, result["status"], result["findings"]) == (0, "ok", [])
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "mixed.pdf").write_bytes(render_scan(report, text_pages=(0,)))
+    assert main(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "run"), "--llm", "never", "--workers", "1"]) == 0
+    assert "ocr_pages=2" in capsys.readouterr().err  # on the progress bar
+    (result,) = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").open(encoding="utf-8")]
+    assert (result["status"], result["findings"], result["source"]["ocr_pages"]) == ("ok", [], 2)
     assert _tables(result) == _gold_tables(report)
     for table in result["provenance"].values():
         for cell in table["cells"].values():
             assert (cell.get("source") == "ocr") == (cell["page"] > 1)
+
+
+def test_dry_run_counts_the_pages_to_ocr_without_reading_them(tmp_path, capsys):
+    from pdfs import render_pdf, render_scanned_pdf
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "scan.pdf").write_bytes(render_scanned_pdf())
+    (tmp_path / "in" / "text.pdf").write_bytes(render_pdf(sample_report(1)))
+    assert main(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "run"), "--dry-run", "--llm", "never"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert (plan["inputs"], plan["reports_needing_ocr"], plan["pages_needing_ocr"]) == (2, 1, 2)
+
+
+def test_text_and_text_layer_pdfs_never_import_the_ocr():
+    script = (
+        "import sys; sys.path.insert(0, 'tests'); from layouts import sample_report; from pdfs import render_pdf; "
+        "from gxllm.extract import extract_bytes; "
+        "assert extract_bytes(render_pdf(sample_report(2)), 'r.pdf')['status'] == 'ok'; "
+        "print(sorted(m for m in ('onnxruntime', 'cv2', 'numpy', 'rapidocr', 'gxllm.load_ocr') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert out == "[]\n"
 
 
 def test_letters_read_for_digits_are_corrected_and_marked():

@@ -204,7 +204,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
             def show(p: Progress) -> None:
                 bar.update(1)
-                bar.set_postfix(review=p.review, failed=p.failed, llm=p.llm_calls, cost=f"{p.cost:.4f}", refresh=False)
+                bar.set_postfix(review=p.review, failed=p.failed, llm=p.llm_calls, cost=f"{p.cost:.4f}", ocr_pages=p.ocr_pages, refresh=False)
 
             counts = run(work, options, journal, reader, Progress(update=show))
         results = journal.results()

@@ -170,6 +170,8 @@ def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None
         "sha256": doc.source.sha256,
         "bytes": doc.source.size,
     }
+    if doc.ocr:  # the scanned pages the OCR found text on
+        out["source"]["ocr_pages"] = len({read.page for read in doc.ocr.values()})
     out["gxllm_version"] = __version__
     return out
 

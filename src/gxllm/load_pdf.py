@@ -116,7 +116,7 @@ def read_pdf(data: bytes, name: str) -> tuple[tuple[Line, ...], dict[tuple[int, 
             page = document[index]
             glyphs = _glyphs(page)
             text_chars += len(glyphs)
-            if not glyphs and any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2)):
+            if not glyphs and _has_image(page):
                 images += 1
                 pages.append(None)
                 continue
@@ -150,6 +150,25 @@ def read_pdf(data: bytes, name: str) -> tuple[tuple[Line, ...], dict[tuple[int, 
     return lines, {key: _ocr_read(page, glyph, scans) for key, (page, glyph) in cells.items()}
 
 
+def image_only_pages(data: bytes) -> int:
+    """How many pages of a PDF are images without text (0 for anything else): the pages an OCR
+    would have to look at. Cheap: no rendering."""
+    if b"%PDF-" not in data[:1024]:
+        return 0
+    try:
+        document = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError:
+        return 0
+    try:
+        return sum(
+            not _glyphs(page) and _has_image(page) for page in document
+        )
+    except pdfium.PdfiumError:
+        return 0
+    finally:
+        document.close()
+
+
 def _ocr_pages(document: pdfium.PdfDocument, pages: list[_Page | None]) -> dict[int, object]:
     """Lay out the image-only pages worth reading (see `load_ocr.pages_to_read`); returns each
     recognised page's deskewed image, by page number, for the crops."""
@@ -171,6 +190,10 @@ def _ocr_pages(document: pdfium.PdfDocument, pages: list[_Page | None]) -> dict[
         pages[index].scanned = True
         images[index + 1] = (scanner, image)
     return images
+
+
+def _has_image(page: pdfium.PdfPage) -> bool:
+    return any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2))
 
 
 def _ocr_read(number: int, glyph: Glyph, scans: dict[int, object]) -> OcrRead:
