@@ -22,7 +22,6 @@ import base64
 import importlib.util
 import io
 import re
-from dataclasses import dataclass
 
 import pypdfium2 as pdfium
 
@@ -48,16 +47,6 @@ _NUMBER = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
 def available() -> bool:
     """Whether the `ocr` extra is installed (without importing it)."""
     return all(importlib.util.find_spec(module) is not None for module in MODULES)
-
-
-@dataclass
-class ScanPage:
-    """One image-only page ready for the PDF layout: glyphs and rules in points, and the image."""
-
-    glyphs: list
-    rules: tuple[list, list]
-    image: object  # the deskewed grey page (numpy array), for the crops
-    skew: float  # degrees undone
 
 
 def correct_digits(text: str) -> tuple[str, bool]:
@@ -212,28 +201,23 @@ def _bridge(rules: list) -> list:
     in places, and a gap of a few characters is never a merged cell."""
     from gxllm.load_pdf import Rule
 
-    out: list = []
+    lines: list[list] = []  # rules on one line (positions within the slack), by position
     for rule in sorted(rules, key=lambda r: r.at):
-        for k, other in enumerate(out):
-            if abs(other.at - rule.at) <= _SLACK and rule.start <= other.end + _GAP and other.start <= rule.end + _GAP:
-                out[k] = Rule((other.at + rule.at) / 2, min(other.start, rule.start), max(other.end, rule.end))
-                break
+        if lines and rule.at - lines[-1][0].at <= _SLACK:
+            lines[-1].append(rule)
         else:
-            out.append(rule)
-    changed = True
-    while changed:  # a bridge can make two earlier pieces meet
-        changed = False
-        for i in range(len(out)):
-            for j in range(i + 1, len(out)):
-                a, b = out[i], out[j]
-                if abs(a.at - b.at) <= _SLACK and b.start <= a.end + _GAP and a.start <= b.end + _GAP:
-                    out[i] = Rule((a.at + b.at) / 2, min(a.start, b.start), max(a.end, b.end))
-                    del out[j]
-                    changed = True
-                    break
-            if changed:
-                break
-    return sorted(out, key=lambda r: (r.at, r.start))
+            lines.append([rule])
+    out = []
+    for line in lines:
+        at = sum(r.at for r in line) / len(line)
+        joined: list = []
+        for rule in sorted(line, key=lambda r: r.start):
+            if joined and rule.start <= joined[-1].end + _GAP:
+                joined[-1] = Rule(at, joined[-1].start, max(joined[-1].end, rule.end))
+            else:
+                joined.append(Rule(at, rule.start, rule.end))
+        out += joined
+    return out
 
 
 def pages_to_read(has_grid: list[bool | None], grid_tops: list[float | None]) -> set[int]:

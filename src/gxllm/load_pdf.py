@@ -140,7 +140,8 @@ def read_pdf(data: bytes, name: str) -> tuple[tuple[Line, ...], dict[tuple[int, 
     read = [page for page in pages if page is not None]
     if not text_chars and not any(page.free or page.cells for page in read):
         raise NoTextLayerError(
-            f"{name}: PDF without any text (blank pages, or text drawn as outlines)"
+            f"{name}: PDF without any text (blank pages, or text drawn as outlines); "
+            "OCR it first (ocrmypdf -l chi_sim report.pdf report-ocr.pdf) and run gxllm on the result"
             if not images
             else f"{name}: scanned PDF in which the OCR found no text ({images} pages are images only)"
         )
@@ -160,9 +161,7 @@ def image_only_pages(data: bytes) -> int:
     except pdfium.PdfiumError:
         return 0
     try:
-        return sum(
-            not _glyphs(page) and _has_image(page) for page in document
-        )
+        return sum(not _glyphs(page) and _has_image(page) for page in document)
     except pdfium.PdfiumError:
         return 0
     finally:
