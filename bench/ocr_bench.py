@@ -8,6 +8,7 @@ gold. Needs a CJK system font for the drawing (Debian: fonts-wqy-microhei).
 
     python bench/ocr_bench.py tests/fixtures/reports            # the real reports' numbers
     python bench/ocr_bench.py ../shared --samples 4 -v           # + 4 generated reports per template
+    python bench/ocr_bench.py tests/fixtures/reports --grey      # a grey scan: the seal cannot be taken out
 """
 
 from __future__ import annotations
@@ -47,11 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dirs", nargs="*", help="folders holding report folders with gold.json")
     parser.add_argument("--samples", type=int, default=0, help="generated reports per template")
     parser.add_argument("--dpi", type=int, default=200)
+    parser.add_argument("--grey", action="store_true", help="scan in grey: the seal grey too, so it cannot be taken out by colour")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every wrong cell")
     args = parser.parse_args(argv)
     rows = []
     for name, gold in golds(args.dirs, args.samples):
-        scan = render_scan(gold, dpi=args.dpi)
+        scan = render_scan(gold, dpi=args.dpi, colour=not args.grey)
         pages = len(pdfium.PdfDocument(scan))
         started = time.perf_counter()
         result = extract_bytes(scan, f"{name}.pdf")

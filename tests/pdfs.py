@@ -472,11 +472,13 @@ def render_scanned_pdf(report: dict | None = None) -> bytes:
 
 
 def render_scan(report: dict, *, dpi: int = 200, skews: tuple[float, ...] = (-1.5, 1.2, 0.8, -1.0),
-                noise: float = 10.0, quality: int = 60, seal_page: int = 1, text_pages: tuple[int, ...] = ()) -> bytes:
+                noise: float = 10.0, quality: int = 60, seal_page: int = 1, seal_at: tuple[float, float] = (0.62, 0.45),
+                colour: bool = True, text_pages: tuple[int, ...] = ()) -> bytes:
     """``render_pdf(report)`` printed and scanned: each page rasterised at ``dpi``, on grey
     paper, rotated by ``skews[page]`` degrees, with Gaussian noise, a red seal (a ring with text)
-    stamped over the table on page ``seal_page`` (0-based; the red multiplies, as ink does), and
-    JPEG-compressed at ``quality``; then the JPEGs are put back into a PDF of image-only pages.
+    stamped over the table on page ``seal_page`` (0-based) at ``seal_at`` (fractions of the page;
+    the red multiplies, as ink does), and JPEG-compressed at ``quality``: in colour, or all grey
+    (``colour=False``: the seal grey too); then the JPEGs are put back into a PDF of image-only pages.
     Pages in ``text_pages`` keep their text layer (a mixed PDF, as when a cover page is typed).
     Needs a CJK system font for PDFium to draw the text (Debian: fonts-wqy-microhei)."""
     import numpy as np
@@ -494,7 +496,7 @@ def render_scan(report: dict, *, dpi: int = 200, skews: tuple[float, ...] = (-1.
         if index == seal_page:
             seal = Image.new("RGB", image.size, (255, 255, 255))
             draw = ImageDraw.Draw(seal)
-            cx, cy, r = image.width * 0.62, image.height * 0.45, dpi * 0.8
+            cx, cy, r = image.width * seal_at[0], image.height * seal_at[1], dpi * 0.8
             draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=(215, 40, 45), width=max(2, dpi // 25))
             font = _seal_font(round(dpi * 0.22))
             if font is not None:
@@ -504,7 +506,7 @@ def render_scan(report: dict, *, dpi: int = 200, skews: tuple[float, ...] = (-1.
         image = image.rotate(skews[index % len(skews)], resample=Image.BICUBIC, fillcolor=(255, 255, 255))
         pixels = np.asarray(image, np.float32) * 0.82 + 28  # grey paper, faded ink
         pixels += rng.normal(0, noise, pixels.shape[:2])[:, :, None]
-        image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).convert("L" if index != seal_page else "RGB")
+        image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).convert("RGB" if colour and index == seal_page else "L")
         jpeg = io.BytesIO()
         image.save(jpeg, "JPEG", quality=quality)
         pages.append(jpeg.getvalue())

@@ -35,6 +35,8 @@ _SLACK = 2.0  # points: rules this close are on one line
 _MIN_TABLE = 0.25  # a table's grid spans at least this fraction of the page width
 _COLOURED = 30  # max - min channel: above it a pixel is seal ink, not black print
 _BRIGHT = 150  # ... and its lightest channel above this: seal ink on paper
+_INSET = 4  # pixels kept off a cell's rules when it is read again on its own
+_MIN_INK = 12  # dark pixels: fewer in a cell is noise, not a printed character
 _MAX_SKEW = 3.0  # degrees searched either way
 _HEADING_ROOM = 0.25  # a grid starting in this top fraction of its page may have its heading on the page before
 # Letters an OCR reads for digits in a number: O→0, l→1 … Applied only to a word of ASCII
@@ -159,7 +161,8 @@ class Scanner:
         colour = self._cv2.cvtColor(image, self._cv2.COLOR_GRAY2BGR)
         # No angle classifier: a page is upright once deskewed. A low text_score keeps the
         # doubtful numbers, so that they are read and marked rather than silently left blank.
-        result = self._engine(colour, use_cls=False, return_word_box=True, text_score=0.3)
+        # (The engine keeps the options of its last call, so each call names all of them.)
+        result = self._engine(colour, use_det=True, use_cls=False, use_rec=True, return_word_box=True, text_score=0.3)
         glyphs = []
         for words in result.word_results or ():
             for word in words:
@@ -179,6 +182,30 @@ class Scanner:
                     )
                 )
         return glyphs
+
+    def reread(self, image, box: tuple[float, float, float, float]):
+        """A grid cell where the page's recognition found nothing, recognised on its own (no
+        detection): a number beside a seal's text is swallowed into the seal's line, and a faint
+        0 can be missed. Only a number is taken; None where the cell holds no ink or no number."""
+        from gxllm.load_pdf import Glyph
+
+        np = self._np
+        x0, top, x1, bottom = (round(v * SCALE) for v in box)
+        inner = image[top + _INSET : bottom - _INSET, x0 + _INSET : x1 - _INSET]
+        if inner.size == 0 or int((inner < 128).sum()) < _MIN_INK:
+            return None
+        result = self._engine(
+            self._cv2.cvtColor(np.ascontiguousarray(inner), self._cv2.COLOR_GRAY2BGR),
+            use_det=False, use_cls=False, use_rec=True, return_word_box=False, text_score=0.3,
+        )
+        text = "".join(result.txts or ()).strip()
+        if not text:
+            return None
+        text, corrected = correct_digits(text)
+        if not _NUMBER.match(text):
+            return None  # the seal's own strokes, or a label: the cell stays unread (and doubtful)
+        score = min(result.scores) if result.scores else 0.0
+        return Glyph(text, *box, confidence=round(float(score), 3), corrected=corrected)
 
     def crop(self, image, box: tuple[float, float, float, float]) -> str:
         """A small PNG of the scan around a cell's box, as a data URL for the review page."""

@@ -185,8 +185,13 @@ def _ocr_pages(document: pdfium.PdfDocument, pages: list[_Page | None]) -> dict[
     images = {}
     for index in sorted(pages_to_read(has_grid, tops)):
         image, rules, _ = prepared[index]
-        pages[index] = _layout_page(index + 1, heights[index], scanner.recognise(image), rules)
-        pages[index].scanned = True
+        page = pages[index] = _layout_page(index + 1, heights[index], scanner.recognise(image), rules)
+        page.scanned = True
+        for g, grid in enumerate(page.grids):
+            for slot in sorted(set(grid.root.values()) - {s for (h, s) in page.cells if h == g}):
+                glyph = scanner.reread(image, _slot_box(grid, slot))
+                if glyph is not None:
+                    page.cells[(g, slot)] = [glyph]
         images[index + 1] = (scanner, image)
     return images
 
@@ -597,10 +602,15 @@ def _slot_glyph(page: _Page, g: int, grid: Grid, slot: tuple[int, int]) -> Glyph
     glyphs = page.cells.get((g, slot))
     if glyphs:
         return _join(glyphs)
+    return Glyph("", *_slot_box(grid, slot), 0.0)
+
+
+def _slot_box(grid: Grid, slot: tuple[int, int]) -> tuple[float, float, float, float]:
+    """(x0, top, x1, bottom) of a grid cell, merged slots included."""
     i, j = slot
     bottom = next(grid.ys[k + 1] for k in range(i, len(grid.ys) - 1) if grid.root.get((k + 1, j)) != slot)
     right = next(grid.xs[k + 1] for k in range(j, len(grid.xs) - 1) if grid.root.get((i, k + 1)) != slot)
-    return Glyph("", grid.xs[j], grid.ys[i], right, bottom, 0.0)
+    return grid.xs[j], grid.ys[i], right, bottom
 
 
 def _is_value(text: str) -> bool:
