@@ -11,6 +11,8 @@ reportlab canvas (no platypus), ``invariant=1``: the same arguments give the sam
     render_flattened_pdf(report)         the tables printed as running text, wrapped like paragraphs
     render_scanned_pdf(report=None)      2 pages that are only raster images: no text layer
     render_encrypted_pdf(report, pw)     render_pdf's pages behind a user password
+    render_scan(report, ...)             render_pdf's pages as a real-looking scan: 200 dpi grey,
+                                         skewed, noisy, JPEG q60, a red seal; image-only pages
 
 Geometry (points): A4 portrait, 72pt margins, text width 451.3. Cell text is 6/7 of
 ``font_size`` (9pt by default), numbers are ``font_size``. Column widths: 表二 label column 38%;
@@ -481,3 +483,68 @@ def render_scanned_pdf(report: dict | None = None) -> bytes:
         c.showPage()
     c.save()
     return buf.getvalue()
+
+
+def render_scan(report: dict, *, dpi: int = 200, skews: tuple[float, ...] = (-1.5, 1.2, 0.8, -1.0),
+                noise: float = 10.0, quality: int = 60, seal_page: int = 1, seal_at: tuple[float, float] = (0.62, 0.45),
+                colour: bool = True, text_pages: tuple[int, ...] = ()) -> bytes:
+    """``render_pdf(report)`` printed and scanned: each page rasterised at ``dpi``, on grey
+    paper, rotated by ``skews[page]`` degrees, with Gaussian noise, a red seal (a ring with text)
+    stamped over the table on page ``seal_page`` (0-based) at ``seal_at`` (fractions of the page;
+    the red multiplies, as ink does), and JPEG-compressed at ``quality``: in colour, or all grey
+    (``colour=False``: the seal grey too); then the JPEGs are put back into a PDF of image-only pages.
+    Pages in ``text_pages`` keep their text layer (a mixed PDF, as when a cover page is typed).
+    Needs a CJK system font for PDFium to draw the text (Debian: fonts-wqy-microhei)."""
+    import numpy as np
+    import pypdfium2 as pdfium
+
+    source = pdfium.PdfDocument(render_pdf(report))
+    rng = np.random.default_rng(len(source))
+    out = io.BytesIO()
+    pages: list[bytes | None] = []
+    for index in range(len(source)):
+        if index in text_pages:
+            pages.append(None)
+            continue
+        image = source[index].render(scale=dpi / 72).to_pil().convert("RGB")
+        if index == seal_page:
+            seal = Image.new("RGB", image.size, (255, 255, 255))
+            draw = ImageDraw.Draw(seal)
+            cx, cy, r = image.width * seal_at[0], image.height * seal_at[1], dpi * 0.8
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=(215, 40, 45), width=max(2, dpi // 25))
+            font = _seal_font(round(dpi * 0.22))
+            if font is not None:
+                draw.text((cx, cy - r * 0.45), "政府信息公开专用章", fill=(215, 40, 45), font=font, anchor="mm")
+            draw.regular_polygon((cx, cy + r * 0.1, r * 0.25), 5, fill=(215, 40, 45))
+            image = Image.fromarray((np.asarray(image, np.float32) * np.asarray(seal, np.float32) / 255).astype(np.uint8))
+        image = image.rotate(skews[index % len(skews)], resample=Image.BICUBIC, fillcolor=(255, 255, 255))
+        pixels = np.asarray(image, np.float32) * 0.82 + 28  # grey paper, faded ink
+        pixels += rng.normal(0, noise, pixels.shape[:2])[:, :, None]
+        image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).convert("RGB" if colour and index == seal_page else "L")
+        jpeg = io.BytesIO()
+        image.save(jpeg, "JPEG", quality=quality)
+        pages.append(jpeg.getvalue())
+    scan = pdfium.PdfDocument.new()
+    for index, jpeg in enumerate(pages):
+        if jpeg is None:
+            scan.import_pages(source, [index])
+            continue
+        page = scan.new_page(PAGE_W, A4[1])
+        picture = pdfium.PdfImage.new(scan)
+        picture.load_jpeg(io.BytesIO(jpeg), inline=True)
+        picture.set_matrix(pdfium.PdfMatrix().scale(PAGE_W, A4[1]))
+        page.insert_obj(picture)
+        page.gen_content()
+    scan.save(out)
+    return out.getvalue()
+
+
+def _seal_font(size: int):
+    from PIL import ImageFont
+
+    for path in ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"):
+        try:
+            return ImageFont.truetype(path, size)
+        except OSError:
+            continue
+    return None

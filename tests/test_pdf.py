@@ -194,12 +194,20 @@ def test_a_split_report_records_pages_and_table_of_every_cell():
     assert first["table"] == last["table"]  # one table, continued on the next page
 
 
-def test_scanned_pdf_fails_fast_with_what_to_do():
+@pytest.fixture
+def without_ocr(monkeypatch):
+    """As on an install without the `ocr` extra."""
+    from gxllm import load_ocr
+
+    monkeypatch.setattr(load_ocr, "available", lambda: False)
+
+
+def test_scanned_pdf_without_the_ocr_extra_fails_fast_with_what_to_do(without_ocr):
     with pytest.raises(NoTextLayerError) as error:
         extract_bytes(render_scanned_pdf(), "scan.pdf")
     assert str(error.value) == (
-        "scan.pdf: scanned PDF without a text layer (2 of 2 pages are images only); OCR it first "
-        "(ocrmypdf -l chi_sim report.pdf report-ocr.pdf) and run gxllm on the result"
+        "scan.pdf: scanned PDF without a text layer (2 of 2 pages are images only); install the OCR extra "
+        "to read it (pip install 'gxllm[ocr]'), or OCR it first (ocrmypdf -l chi_sim report.pdf report-ocr.pdf)"
     )
 
 
@@ -219,7 +227,7 @@ def test_encrypted_and_damaged_pdfs_are_one_line_errors():
         )
 
 
-def test_cli_reports_scanned_encrypted_and_damaged_pdfs(tmp_path, capsys):
+def test_cli_reports_scanned_encrypted_and_damaged_pdfs(tmp_path, capsys, without_ocr):
     good = tmp_path / "good.pdf"
     good.write_bytes(render_pdf(sample_report(1)))
     scan = tmp_path / "scan.pdf"

@@ -72,6 +72,7 @@ class Progress:
     failed: int = 0
     llm_calls: int = 0
     cost: float = 0.0
+    ocr_pages: int = 0  # scanned pages recognised by the OCR
     update: Callable[["Progress"], None] = field(default=lambda p: None, repr=False)
 
 
@@ -160,6 +161,7 @@ def run(work: list[Work], options: BatchOptions, journal: Journal, reader, progr
         calls = (result.get("llm") or {}).get("calls", [])
         progress.llm_calls += sum(not c.get("cached") and not c.get("budget") for c in calls)
         progress.cost += sum(c.get("cost", 0.0) for c in calls)
+        progress.ocr_pages += (result.get("source") or {}).get("ocr_pages", 0)
         progress.update(progress)
 
     def drain(block: bool = False) -> None:
@@ -369,6 +371,7 @@ def dry_run(specs: list[str], options: BatchOptions, settings) -> dict:
     from .extract import extract_bytes
     from .llm_client import LLMAnswer, ResponseCache, TableReader
     from .load import read_input
+    from .load_pdf import image_only_pages
 
     path = options.out / "gxllm.sqlite"
     journal = Journal(path) if path.exists() else None
@@ -386,13 +389,17 @@ def dry_run(specs: list[str], options: BatchOptions, settings) -> dict:
         asked.append(estimator.worst_case(shape, text))
         return LLMAnswer(shape.table, estimator.model, estimator.mode, error="dry run")
 
-    reports = unreadable = 0
+    reports = unreadable = scans = scanned_pages = 0
     for item in pending:
         if item.path is None or item.error:
             continue
         before = len(asked)
         try:
             data, _ = read_input(item.path)
+            if pages := image_only_pages(data):
+                # Not OCRed here (seconds a page): what its tables need is known only after.
+                scans, scanned_pages = scans + 1, scanned_pages + pages
+                continue
             extract_bytes(data, item.source, encoding=options.encoding, llm=options.llm, reader=estimate)
         except InputError:
             unreadable += 1
@@ -406,6 +413,8 @@ def dry_run(specs: list[str], options: BatchOptions, settings) -> dict:
         "urls_not_fetched_yet": sum(1 for w in pending if w.path is None and not w.error),
         "unreadable": unreadable + sum(1 for w in pending if w.error),
         "reports_needing_llm": reports,
+        "reports_needing_ocr": scans,
+        "pages_needing_ocr": scanned_pages,
         "llm_calls": sum(1 for a in asked if a != (0, 0)),
         "llm_calls_cached": sum(1 for a in asked if a == (0, 0)),
         "worst_case_input_tokens": input_tokens,

@@ -206,7 +206,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             def show(p: Progress) -> None:
                 bar.update(p.duplicates + p.already_done + p.done - bar.n)
                 bar.set_postfix(duplicates=p.duplicates, review=p.review, failed=p.failed, llm=p.llm_calls,
-                                cost=f"{p.cost:.4f}", refresh=False)  # fmt: skip
+                                cost=f"{p.cost:.4f}", ocr_pages=p.ocr_pages, refresh=False)  # fmt: skip
 
             counts = run(work, options, journal, reader, Progress(update=show))
         results = journal.results()

@@ -10,8 +10,12 @@ columns; it is ``None`` where the source gives no such position.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import NamedTuple
+
+# Below this the OCR itself is unsure of a word: such a number needs an identity to vouch for it.
+LOW_CONFIDENCE = 0.7
 
 
 # Cells and lines are NamedTuples: immutable, and cheap to build in the numbers every report needs.
@@ -50,7 +54,26 @@ class Source:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class OcrRead:
+    """How one cell of a scanned page was read: the page, its box (PDF points), the lowest
+    confidence of its words, whether look-alike letters were turned into digits (O→0, l→1), and
+    a small PNG of the scan there (a data URL) for the review page."""
+
+    page: int
+    box: tuple[float, float, float, float]  # x0, top, x1, bottom
+    confidence: float
+    corrected: bool
+    crop: str = ""
+
+    @property
+    def suspect(self) -> bool:
+        return self.confidence < LOW_CONFIDENCE or self.corrected
+
+
 @dataclass(frozen=True)
 class Document:
     source: Source
     lines: tuple[Line, ...]
+    # Scans: how each OCR cell was read, by (line number, cell position); empty for text.
+    ocr: Mapping[tuple[int, float | None], OcrRead] = field(default_factory=dict)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from . import template as T
-from .document import Document, Line
+from .document import Document, Line, OcrRead
 from .findings import UNREAD, Finding
 from .layout import split_cells
 from .load import load
@@ -24,7 +24,7 @@ from .normalize import normalize_document, squeeze
 from .llm_request import region_text
 from .parse import TableResult, Value, active_disclosure_variant, applications_layout, parse_reviews, parse_table
 from .reconcile import reconcile
-from .validate import number, validate
+from .validate import holding_identities, number, validate
 
 if TYPE_CHECKING:
     from .llm_client import LLMAnswer
@@ -136,6 +136,7 @@ def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None
                 answer = reader(result.shape, _llm_text(doc, spans[key], table.findings))
                 calls.append(answer)
                 _apply(table, answer, unread)
+            table.findings += _ocr_findings(table, _ocr_reads(result, doc), unread)
         tables[key] = table
         values = table.values
         for row, extra in result.extras.items():
@@ -156,7 +157,7 @@ def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None
     out["table_shapes"] = {k: results[k].shape.variant for k in found if k != "reviews_and_lawsuits"}
     out["tables_absent"] = [k for k in results if k not in found]
     by_number = {line.number: line for line in doc.lines}
-    out["provenance"] = {k: _provenance(tables[k], spans[k], by_number, printed) for k in found}
+    out["provenance"] = {k: _provenance(tables[k], spans[k], by_number, doc, printed) for k in found}
     if calls:
         out["llm"] = {
             "calls": [answer.record() for answer in calls],
@@ -171,6 +172,8 @@ def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None
         "sha256": doc.source.sha256,
         "bytes": doc.source.size,
     }
+    if doc.ocr:  # the scanned pages the OCR found text on
+        out["source"]["ocr_pages"] = len({read.page for read in doc.ocr.values()})
     out["gxllm_version"] = __version__
     return out
 
@@ -262,7 +265,71 @@ def _not_splits(findings: list[Finding], llm: dict) -> list[Finding]:
     return out
 
 
-def _provenance(table: _Table, span: Span, by_number: dict[int, Line], printed: Document) -> dict:
+def _ocr_reads(result: TableResult, doc: Document) -> dict[str, OcrRead]:
+    """How each cell of a table was read, by cell path, where it was read by OCR from a scan."""
+    if not doc.ocr:
+        return {}
+    reads = {}
+    for path, line in result.lines.items():
+        read = doc.ocr.get((line, result.positions.get(path)))
+        if read is not None:
+            reads[path] = read
+    return reads
+
+
+def _ocr_findings(table: _Table, reads: dict[str, OcrRead], unread: set[str]) -> list[Finding]:
+    """The OCR's doubtful numbers (low confidence, letters read as digits, nothing read where a
+    number belongs) and whether the identities vouch for them. A doubtful cell is confirmed only
+    when every identity over it holds and at least one does; one in a failing identity, or in
+    none, or left empty, is `ocr_low_confidence` (review): it is the suspect to look at."""
+    if not reads:
+        return []
+    shape = table.result.shape
+    values = table.values
+    confidence = {path: read.confidence for path, read in reads.items() if read.suspect}
+    corrected = {path for path, read in reads.items() if read.corrected}
+    # On a scan an empty cell is more likely a number the OCR missed than one printed blank.
+    empty = {
+        path
+        for row, column in shape.cell_paths()
+        if values[row.key][column.key] is None
+        and ((path := f"{shape.table}.{row.key}.{column.key}") not in reads or reads[path].confidence == 0.0)
+    }
+    confidence.update((path, 0.0) for path in empty)
+    if not confidence:
+        return []
+    failing = {cell for f in table.findings if f.kind == "identity" for cell in f.cells}
+    open_cells, confirmed = [], []
+    for path in confidence:
+        vouched = path not in failing and path not in empty and holding_identities(shape, values, path, unread)
+        (confirmed if vouched else open_cells).append(path)
+    title = T.TABLE_BY_KEY[shape.table].number
+
+    def listed(paths: list[str]) -> str:
+        return ", ".join(
+            f"{p.split('.', 1)[1]}={number(values[p.split('.')[1]][p.split('.')[2]])} ({confidence[p]:.2f}"
+            f"{', corrected' if p in corrected else ''})"
+            for p in paths
+        )
+
+    out = []
+    if open_cells:
+        out.append(Finding(
+            "ocr_low_confidence", open_cells,
+            f"{title}: {len(open_cells)} cell(s) the OCR read with doubt or not at all, and no holding identity "
+            f"confirms: {listed(open_cells)}",
+            details={"table": shape.table, "confidence": {p: confidence[p] for p in open_cells}},
+        ))
+    if confirmed:
+        out.append(Finding(
+            "ocr_confirmed", confirmed,
+            f"{title}: {len(confirmed)} cell(s) the OCR read with doubt, confirmed by the identities: {listed(confirmed)}",
+            details={"table": shape.table},
+        ))
+    return out
+
+
+def _provenance(table: _Table, span: Span, by_number: dict[int, Line], doc: Document, printed: Document) -> dict:
     """Where a table's values were read: its line range and, per cell, the source line and the
     page (PDF) or table ordinal (HTML, DOCX, PDF) so a reviewer can find the printed number,
     and which path read it (rules, llm, both, disagreement) when the LLM was asked. `text` is
@@ -274,6 +341,15 @@ def _provenance(table: _Table, span: Span, by_number: dict[int, Line], printed: 
         cells[path.split(".", 1)[1]] = {k: v for k, v in place.items() if v is not None}
     for path in table.result.split:  # decided by the identities, not by printed boundaries
         cells.setdefault(path.split(".", 1)[1], {}).update(source="rules", split=True)
+    # A scanned table a person must look at carries, per cell, the picture of where it was read.
+    in_review = any(f.needs_review for f in table.findings)
+    for path, read in _ocr_reads(table.result, doc).items():
+        cell = cells[path.split(".", 1)[1]]
+        cell.update(source="ocr", confidence=read.confidence)
+        if read.corrected:
+            cell["corrected"] = True
+        if in_review or read.suspect:
+            cell["crop"] = read.crop
     for cell, source in table.sources.items():
         cells.setdefault(cell, {})["source"] = source
     pages = sorted({place["page"] for place in cells.values() if "page" in place})

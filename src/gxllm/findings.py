@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Kinds that never make a report need review on their own.
-INFORMATIONAL = frozenset({"blank", "absent_optional", "read_by_llm", "digits_split"})
+INFORMATIONAL = frozenset({"blank", "absent_optional", "read_by_llm", "digits_split", "ocr_confirmed"})
 # Kinds whose cells hold no reading at all: identities over them prove nothing.
 UNREAD = ("missing", "unreadable")
 

@@ -81,7 +81,8 @@ def load(data: bytes, name: str, encoding: str | None = None) -> Document:
         raise InputError(f"{name}: empty input")
     container = _container(data, name)
     if container is not None:
-        return _document(data, name, container, None, _container_lines(container, data, name))
+        lines, ocr = _container_lines(container, data, name)
+        return _document(data, name, container, None, lines, ocr)
     wide = _is_wide(encoding) if encoding is not None else _is_wide(_bom(data)[0] or "utf-8")
     if not wide and _sniff_utf16(data) is None and _looks_binary(data):
         raise InputError(f"{name}: binary file, not a text, HTML, PDF or Word report")
@@ -104,9 +105,9 @@ def load(data: bytes, name: str, encoding: str | None = None) -> Document:
     return _document(data, name, fmt, used, lines)
 
 
-def _document(data: bytes, name: str, fmt: str, encoding: str | None, lines: tuple[Line, ...]) -> Document:
+def _document(data: bytes, name: str, fmt: str, encoding: str | None, lines: tuple[Line, ...], ocr=None) -> Document:
     source = Source(name=name, format=fmt, encoding=encoding, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
-    return Document(source=source, lines=lines)
+    return Document(source=source, lines=lines, ocr=ocr or {})
 
 
 _PDF_HEADER_WINDOW = 1024  # readers accept junk before %PDF- within the first KB
@@ -126,15 +127,16 @@ def _container(data: bytes, name: str) -> str | None:
     return None
 
 
-def _container_lines(container: str, data: bytes, name: str) -> tuple[Line, ...]:
+def _container_lines(container: str, data: bytes, name: str) -> tuple[tuple[Line, ...], dict]:
+    """(lines, how each OCR cell was read) of a PDF or DOCX."""
     # Imported here so that text and HTML runs never pay for the PDF library.
     if container == "pdf":
-        from gxllm.load_pdf import pdf_lines
+        from gxllm.load_pdf import read_pdf
 
-        return pdf_lines(data, name)
+        return read_pdf(data, name)
     from gxllm.load_docx import docx_lines
 
-    return docx_lines(data, name)
+    return docx_lines(data, name), {}
 
 
 # Bytes that never occur in text (C0 controls except \t \n \v \f \r and ESC; DEL).

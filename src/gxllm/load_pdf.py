@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from gxllm.document import Cell, Line
+from gxllm.document import Cell, Line, OcrRead
 from gxllm.errors import InputError, NoTextLayerError
 from gxllm.layout import NUMBER, is_footer
 
@@ -41,6 +41,8 @@ class Glyph:
     top: float  # page coordinates with y growing downwards, like reading order
     x1: float
     bottom: float
+    confidence: float | None = None  # OCR: how sure the engine is of the word; None in a text layer
+    corrected: bool = False  # OCR: look-alike letters read as digits (O→0, l→1)
 
     @property
     def size(self) -> float:
@@ -89,6 +91,7 @@ class _Page:
     grids: list[Grid]
     cells: dict[tuple[int, tuple[int, int]], list[Glyph]]  # (grid index, root slot) -> glyphs
     free: list[list[Glyph]]  # lines of words outside any grid
+    scanned: bool = False  # read by OCR from an image-only page
 
 
 # --- reading the PDF ----------------------------------------------------------------------------
@@ -96,34 +99,111 @@ class _Page:
 
 def pdf_lines(data: bytes, name: str) -> tuple[Line, ...]:
     """Lines of a PDF: grid rows as column-placed cells, other text as positioned words."""
+    return read_pdf(data, name)[0]
+
+
+def read_pdf(data: bytes, name: str) -> tuple[tuple[Line, ...], dict[tuple[int, float | None], OcrRead]]:
+    """The lines of a PDF and, for the cells read by OCR from image-only pages, how each was read.
+
+    Image-only pages are OCRed when the `ocr` extra is installed (`load_ocr`); without it a PDF
+    with no text at all is refused with what to install, and a mixed one is read from its text.
+    """
     document = _open(data, name)
     try:
-        pages = []
+        pages: list[_Page | None] = []  # None: an image-only page, for the OCR
         text_chars = images = 0
         for index in range(len(document)):
             page = document[index]
             glyphs = _glyphs(page)
-            rules = _rules(page)
             text_chars += len(glyphs)
-            if not glyphs:
-                images += any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2))
-            pages.append(_layout_page(index + 1, page.get_height(), glyphs, rules))
+            if not glyphs and _has_image(page):
+                images += 1
+                pages.append(None)
+                continue
+            pages.append(_layout_page(index + 1, page.get_height(), glyphs, _rules(page)))
+        scans: dict[int, object] = {}
+        if images:
+            from gxllm import load_ocr
+
+            if load_ocr.available():
+                scans = _ocr_pages(document, pages)
+            elif not text_chars:
+                raise NoTextLayerError(
+                    f"{name}: scanned PDF without a text layer ({images} of {len(pages)} pages are images only); "
+                    f"install the OCR extra to read it ({load_ocr.EXTRA}), or OCR it first "
+                    "(ocrmypdf -l chi_sim report.pdf report-ocr.pdf)"
+                )
     except pdfium.PdfiumError:
         raise InputError(_damaged(name)) from None
     finally:
         document.close()
-    if not text_chars:
-        what = (
-            f"scanned PDF without a text layer ({images} of {len(pages)} pages are images only)"
-            if images
-            else "PDF without any text (blank pages, or text drawn as outlines)"
-        )
+    read = [page for page in pages if page is not None]
+    if not text_chars and not any(page.free or page.cells for page in read):
         raise NoTextLayerError(
-            f"{name}: {what}; OCR it first (ocrmypdf -l chi_sim report.pdf report-ocr.pdf) and run gxllm on the result"
+            f"{name}: PDF without any text (blank pages, or text drawn as outlines); "
+            "OCR it first (ocrmypdf -l chi_sim report.pdf report-ocr.pdf) and run gxllm on the result"
+            if not images
+            else f"{name}: scanned PDF in which the OCR found no text ({images} pages are images only)"
         )
-    _drop_page_furniture(pages)
-    _number_tables(pages)
-    return _emit(pages)
+    _drop_page_furniture(read)
+    _number_tables(read)
+    lines, cells = _emit(read)
+    return lines, {key: _ocr_read(page, glyph, scans) for key, (page, glyph) in cells.items()}
+
+
+def image_only_pages(data: bytes) -> int:
+    """How many pages of a PDF are images without text (0 for anything else): the pages an OCR
+    would have to look at. Cheap: no rendering."""
+    if b"%PDF-" not in data[:1024]:
+        return 0
+    try:
+        document = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError:
+        return 0
+    try:
+        return sum(not _glyphs(page) and _has_image(page) for page in document)
+    except pdfium.PdfiumError:
+        return 0
+    finally:
+        document.close()
+
+
+def _ocr_pages(document: pdfium.PdfDocument, pages: list[_Page | None]) -> dict[int, object]:
+    """Lay out the image-only pages worth reading (see `load_ocr.pages_to_read`); returns each
+    recognised page's deskewed image, by page number, for the crops."""
+    from gxllm.load_ocr import Scanner, pages_to_read
+
+    scanner = Scanner()
+    prepared = {}
+    for index, page in enumerate(pages):
+        if page is None:
+            image, rules, _ = scanner.prepare(document[index])
+            prepared[index] = (image, rules, _grids(*rules))
+    has_grid = [bool(prepared[i][2]) if i in prepared else None for i in range(len(pages))]
+    heights = [document[i].get_height() for i in range(len(pages))]
+    tops = [prepared[i][2][0].ys[0] / heights[i] if i in prepared and prepared[i][2] else None for i in range(len(pages))]
+    images = {}
+    for index in sorted(pages_to_read(has_grid, tops)):
+        image, rules, _ = prepared[index]
+        page = pages[index] = _layout_page(index + 1, heights[index], scanner.recognise(image), rules)
+        page.scanned = True
+        for g, grid in enumerate(page.grids):
+            for slot in sorted(set(grid.root.values()) - {s for (h, s) in page.cells if h == g}):
+                glyph = scanner.reread(image, _slot_box(grid, slot))
+                if glyph is not None:
+                    page.cells[(g, slot)] = [glyph]
+        images[index + 1] = (scanner, image)
+    return images
+
+
+def _has_image(page: pdfium.PdfPage) -> bool:
+    return any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2))
+
+
+def _ocr_read(number: int, glyph: Glyph, scans: dict[int, object]) -> OcrRead:
+    box = (glyph.x0, glyph.top, glyph.x1, glyph.bottom)
+    scanner, image = scans[number]
+    return OcrRead(number, tuple(round(v, 1) for v in box), glyph.confidence or 0.0, glyph.corrected, scanner.crop(image, box))
 
 
 def _open(data: bytes, name: str) -> pdfium.PdfDocument:
@@ -355,7 +435,15 @@ def _join(run: list[Glyph]) -> Glyph:
         min(g.top for g in run),
         max(g.x1 for g in run),
         max(g.bottom for g in run),
+        _confidence(run),
+        any(g.corrected for g in run),
     )
+
+
+def _confidence(glyphs: list[Glyph]) -> float | None:
+    """The least sure word's confidence: a cell is as doubtful as its worst part."""
+    scores = [g.confidence for g in glyphs if g.confidence is not None]
+    return min(scores) if scores else None
 
 
 def _lines(glyphs: list[Glyph]) -> list[list[Glyph]]:
@@ -465,23 +553,23 @@ def _column_positions(pages: list[_Page]) -> dict[int, list[float]]:
     return {table: _boundaries([Rule(x, 0, 0) for x in positions]) for table, positions in xs.items()}
 
 
-def _emit(pages: list[_Page]) -> tuple[Line, ...]:
+def _emit(pages: list[_Page]) -> tuple[tuple[Line, ...], dict[tuple[int, float], tuple[int, Glyph]]]:
+    """The document's lines in reading order, and for the cells of scanned pages, by (line
+    number, cell position), the page and the cell's words joined (box, confidence)."""
     columns = _column_positions(pages)
     first_rows: dict[int, list[tuple[str, ...]]] = {}  # each table's rows on its first page
-    items: list[tuple[int, float, int, tuple[Cell, ...], int | None]] = []  # page, y, order, cells, table
+    # page, y, order, cells, table, and per cell the OCR glyph (scanned pages)
+    items: list[tuple[int, float, int, tuple[Cell, ...], int | None, tuple[Glyph | None, ...]]] = []
     for page in pages:
         for line in page.free:
             cells = tuple(Cell(word.text, round(word.cx, 1)) for word in line)
-            items.append((page.number, line[0].top, 1, cells, None))
+            items.append((page.number, line[0].top, 1, cells, None, tuple(line) if page.scanned else ()))
         for g, grid in enumerate(page.grids):
             bounds = columns[grid.table]
+            slots = [[(i, j) for j in range(len(grid.xs) - 1) if grid.root[(i, j)] == (i, j)] for i in range(len(grid.ys) - 1)]
             rows = [
-                tuple(
-                    Cell(_cell_text(page.cells.get((g, (i, j)), [])), float(_nearest(bounds, grid.xs[j])))
-                    for j in range(len(grid.xs) - 1)
-                    if grid.root[(i, j)] == (i, j)
-                )
-                for i in range(len(grid.ys) - 1)
+                tuple(Cell(_cell_text(page.cells.get((g, slot), [])), float(_nearest(bounds, grid.xs[slot[1]]))) for slot in row)
+                for row in slots
             ]
             texts = [tuple(cell.text for cell in row) for row in rows]
             start = 0
@@ -495,11 +583,34 @@ def _emit(pages: list[_Page]) -> tuple[Line, ...]:
                 first_rows[grid.table] = texts
             for i in range(start, len(rows)):
                 if rows[i]:
-                    items.append((page.number, grid.ys[i], 0, rows[i], grid.table))
+                    read = tuple(_slot_glyph(page, g, grid, slot) for slot in slots[i]) if page.scanned else ()
+                    items.append((page.number, grid.ys[i], 0, rows[i], grid.table, read))
     items.sort(key=lambda item: item[:3])
-    return tuple(
-        Line(cells, n, page=page, table=table) for n, (page, _, _, cells, table) in enumerate(items, 1)
-    )
+    lines = tuple(Line(cells, n, page=page, table=table) for n, (page, _, _, cells, table, _) in enumerate(items, 1))
+    read = {
+        (n, cell.pos): (page, glyph)
+        for n, (page, _, _, cells, _, glyphs) in enumerate(items, 1)
+        for cell, glyph in zip(cells, glyphs)
+        if glyph is not None
+    }
+    return lines, read
+
+
+def _slot_glyph(page: _Page, g: int, grid: Grid, slot: tuple[int, int]) -> Glyph:
+    """A scanned grid cell's words as one glyph; an empty cell is the slot itself with confidence
+    0: on a scan, nothing read may be a number the OCR missed, not a blank."""
+    glyphs = page.cells.get((g, slot))
+    if glyphs:
+        return _join(glyphs)
+    return Glyph("", *_slot_box(grid, slot), 0.0)
+
+
+def _slot_box(grid: Grid, slot: tuple[int, int]) -> tuple[float, float, float, float]:
+    """(x0, top, x1, bottom) of a grid cell, merged slots included."""
+    i, j = slot
+    bottom = next(grid.ys[k + 1] for k in range(i, len(grid.ys) - 1) if grid.root.get((k + 1, j)) != slot)
+    right = next(grid.xs[k + 1] for k in range(j, len(grid.xs) - 1) if grid.root.get((i, k + 1)) != slot)
+    return grid.xs[j], grid.ys[i], right, bottom
 
 
 def _is_value(text: str) -> bool:

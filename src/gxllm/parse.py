@@ -27,6 +27,7 @@ class TableResult:
     shape: T.Shape | None  # None: the table was not found
     values: dict[str, dict[str, Value]]
     lines: dict[str, int] = field(default_factory=dict)  # cell path -> source line
+    positions: dict[str, float | None] = field(default_factory=dict)  # cell path -> the cell's pos in its line
     findings: list[Finding] = field(default_factory=list)
     extras: dict[str, dict[str, str]] = field(default_factory=dict)  # e.g. total_amount_unit
     split: set[str] = field(default_factory=set)  # cell paths read by splitting glued digits
@@ -202,6 +203,7 @@ def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region)
             if token is not None:
                 result.values[row.key][column.key] = token.value
                 result.lines[path] = token.line
+                result.positions[path] = token.pos
                 unit = column.unit_key and (token.unit or _header_unit(text, column.label))
                 if unit:
                     result.extras.setdefault(row.key, {})[column.unit_key] = unit
@@ -451,6 +453,7 @@ def parse_reviews(tokens: list[Token], region: Region) -> TableResult:
         if token is not None:
             result.values[row.key][column.key] = token.value
             result.lines[path] = token.line
+            result.positions[path] = token.pos
     blanks = [p for p, t in zip(paths, values) if t is None or t.value is None]
     if blanks:
         result.findings.append(Finding("blank", blanks, f"{len(blanks)} cell(s) printed blank (kept as null)"))

@@ -189,7 +189,12 @@ def review_report(result: dict) -> ReportReview | None:
         for cell in set(failure.cells):
             weight[cell] = weight.get(cell, 0) + 1
     suspects: set[str] = set()
+    # On a scan, the cells the OCR read with doubt are the suspects of the identities they break.
+    doubtful = {c for f in findings if f["kind"] == "ocr_low_confidence" for c in f["cells"]}
     for failure in failures:
+        if doubtful.intersection(failure.cells):
+            suspects.update(doubtful.intersection(failure.cells))
+            continue
         most = max(weight[c] for c in failure.cells)
         suspects.update(c for c in failure.cells if weight[c] == most)
 

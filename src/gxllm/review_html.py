@@ -72,7 +72,7 @@ li.c p{margin:2px 0}li.c ul{margin:2px 0;padding-left:20px}li.c.done{border-left
 .n{display:inline-block;min-width:1.5em;text-align:center;border:2px solid #c00000;border-radius:1em;
 font-weight:bold;color:#c00000;text-decoration:none;margin-right:6px}
 .k{display:inline-block;background:#fde2e2;border:1px solid #e5a5a5;padding:0 5px;margin-right:4px}
-dl.v{display:grid;grid-template-columns:auto 1fr;gap:0 12px;margin:2px 0}dl.v dt{color:#444}dl.v dd{margin:0}
+img.scan{display:block;border:1px solid #999;image-rendering:pixelated;height:40px}dl.v{display:grid;grid-template-columns:auto 1fr;gap:0 12px;margin:2px 0}dl.v dt{color:#444}dl.v dd{margin:0}
 pre.src{font:12px/1.5 Consolas,"DejaVu Sans Mono","WenQuanYi Micro Hei",monospace;background:#fafafa;
 border:1px solid #ddd;padding:6px 8px;white-space:pre-wrap;overflow-wrap:anywhere}
 pre.src i{display:inline-block;min-width:4.5em;text-align:right;margin-right:10px;color:#888;font-style:normal;
@@ -515,6 +515,11 @@ def _conflict_entry(item: ReportReview, c: Conflict, n: int, column: T.Column | 
         if where.get("page") is not None:
             location += f", 第 {where['page']} 页 page {where['page']}"
         location = f"<dt>原文 source</dt><dd>{escape(location)}</dd>"
+    if str(where.get("crop", "")).startswith("data:image/png;base64,"):  # never a URL that leaves the page
+        location += (
+            f'<dt>扫描 scan</dt><dd><img class="scan" src="{escape(where["crop"])}" alt="the scan where it was read"> '
+            f"OCR {escape(str(where.get('confidence', '')))}{' corrected' if where.get('corrected') else ''}</dd>"
+        )
     kinds = "".join(f'<span class="k">{_kind_label(k)}</span>' for k in c.kinds)
     # data-vk: the column's kind (count, signed, money), which values it takes; data-v: the value
     # now, exact, for the decisions CSV (which reads the cell and labels from .cell, .tl, .rl, .cl).
