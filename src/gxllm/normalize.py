@@ -57,9 +57,11 @@ def _t2s_table() -> dict[int, str]:
 
     The conversion itself is OpenCC's, phrases included (反覆 → 反复 is a phrase, not a character).
     """
-    import importlib.resources
+    import importlib.util  # finds the package's data without importing OpenCC itself
+    from pathlib import Path
 
-    text = importlib.resources.files("opencc").joinpath("dictionary/TSCharacters.txt").read_text("utf-8")
+    package = Path(importlib.util.find_spec("opencc").origin).parent
+    text = (package / "dictionary" / "TSCharacters.txt").read_text("utf-8")
     table = {}
     for line in text.splitlines():
         traditional, _, simplified = line.partition("\t")

@@ -13,7 +13,6 @@ settings and where each came from, with the key masked.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlparse
@@ -108,10 +107,16 @@ def config_path(env: dict[str, str]) -> Path:
 
 def _config(path: Path) -> dict:
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        f = open(path, "rb")
     except FileNotFoundError:
         return {}
+    except OSError as error:
+        raise GxllmError(f"{path}: cannot read the config file ({error})") from None
+    import tomllib  # only when there is a config file to read
+
+    try:
+        with f:
+            data = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise GxllmError(f"{path}: cannot read the config file ({error})") from None
     llm = data.get("llm", {})
