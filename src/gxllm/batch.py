@@ -306,11 +306,10 @@ def write_outputs(out: Path, journal: Journal, summary: dict) -> None:
     """results.jsonl, cells.csv and summary.json, from the journal in source order."""
     with atomic_file(out / "results.jsonl") as handle:
         handle.writelines(journal.result_lines())
-    rows = (tuple("" if v is None else v for v in row) for row in journal.cell_rows())
     with atomic_file(out / "cells.csv") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(CELL_FIELDS)
-        writer.writerows(rows)
+        writer.writerows(journal.cell_rows())
     write_atomic(out / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
 
 

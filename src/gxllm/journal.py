@@ -252,8 +252,8 @@ class Journal:
             yield text + "\n"
 
     def cell_rows(self) -> Iterator[tuple]:
-        """Every cell in source order, then in template order (cells.csv)."""
-        columns = ", ".join(f"c.{name}" for name in CELL_COLUMNS)
+        """Every cell in source order, then in template order, NULL as '' (cells.csv)."""
+        columns = ", ".join(f"COALESCE(c.{name}, '')" for name in CELL_COLUMNS)
         yield from self.db.execute(
             f"SELECT {columns} FROM cells c JOIN reports r ON r.id = c.report_id ORDER BY r.source, c.rowid"
         )
