@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from urllib.parse import urlparse
 
 from .errors import GxllmError
 from .prices import price_of
@@ -68,6 +67,8 @@ class LLMSettings:
             return self.llm_mode
         if self.endpoint in (None, LOCAL):
             return "tools"
+        from urllib.parse import urlparse  # only for a configured endpoint: rules-only runs skip it
+
         url = urlparse(self.endpoint)
         return _MODE_BY_PORT.get(url.port or 0) or _MODE_BY_HOST.get(url.hostname or "", "tools")
 
@@ -170,8 +171,11 @@ def _checked(values: dict[str, object], sources: dict[str, str]) -> LLMSettings:
             f"llm_mode must be one of {', '.join(MODE_CHOICES)}, got {typed['llm_mode']!r} ({sources['llm_mode']})"
         )
     endpoint = typed.get("endpoint")
-    if endpoint not in (None, LOCAL) and urlparse(str(endpoint)).scheme not in ("http", "https"):
-        raise GxllmError(f"endpoint must be an http(s) URL or 'local', got {endpoint!r} ({sources['endpoint']})")
+    if endpoint not in (None, LOCAL):
+        from urllib.parse import urlparse
+
+        if urlparse(str(endpoint)).scheme not in ("http", "https"):
+            raise GxllmError(f"endpoint must be an http(s) URL or 'local', got {endpoint!r} ({sources['endpoint']})")
     return LLMSettings(**typed, sources=sources)  # type: ignore[arg-type]
 
 
