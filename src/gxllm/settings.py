@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import GxllmError
 from .prices import price_of
+
+if TYPE_CHECKING:  # pathlib (with urllib.parse) loads only where a Path is made: not for a rules-only run
+    from pathlib import Path
 
 LLM_CHOICES = ("auto", "always", "never")
 MODE_CHOICES = ("tools", "json_schema", "json", "md_json")
@@ -99,14 +102,14 @@ _ENV = {
 }
 
 
-def config_path(env: dict[str, str]) -> Path:
+def config_path(env: dict[str, str]) -> str:
     if env.get("GXLLM_CONFIG"):
-        return Path(env["GXLLM_CONFIG"])
-    base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else Path.home() / ".config"
-    return base / "gxllm" / "config.toml"
+        return env["GXLLM_CONFIG"]
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "gxllm", "config.toml")
 
 
-def _config(path: Path) -> dict:
+def _config(path: str) -> dict:
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -207,6 +210,8 @@ def describe(settings: LLMSettings) -> dict[str, object]:
 
 def cache_home() -> Path:
     """gxllm's folder for caches (LLM answers, local models): $XDG_CACHE_HOME/gxllm or ~/.cache/gxllm."""
+    from pathlib import Path
+
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "gxllm"
 
 
