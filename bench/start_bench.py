@@ -16,7 +16,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,18 +39,17 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--src", help="also time with this src folder first on PYTHONPATH (before a change)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        extract = [sys.executable, "-c", _GXLLM, "extract", args.file, "--llm", "never", "-o", str(Path(tmp) / "out.json")]
-        runs = {"bare": ([sys.executable, "-c", "import json"], None), "gxllm": (extract, None)}
-        if args.src:
-            runs["gxllm --src"] = (extract, dict(os.environ, PYTHONPATH=args.src))
-        times: dict[str, list[float]] = {name: [] for name in runs}
-        modules: dict[str, str] = {}
-        for _ in range(args.repeat):
-            for name, (command, env) in runs.items():
-                seconds, err = timed(command, env)
-                times[name].append(seconds)
-                modules[name] = err
+    extract = [sys.executable, "-c", _GXLLM, "extract", args.file, "--llm", "never"]  # JSON on stdout
+    runs = {"bare": ([sys.executable, "-c", "import json"], None), "gxllm": (extract, None)}
+    if args.src:
+        runs["gxllm --src"] = (extract, dict(os.environ, PYTHONPATH=args.src))
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    modules: dict[str, str] = {}
+    for _ in range(args.repeat):
+        for name, (command, env) in runs.items():
+            seconds, err = timed(command, env)
+            times[name].append(seconds)
+            modules[name] = err
     bare = statistics.median(times["bare"])
     shown = {
         name: {

@@ -58,10 +58,11 @@ def _t2s_table() -> dict[int, str]:
     The conversion itself is OpenCC's, phrases included (反覆 → 反复 is a phrase, not a character).
     """
     import importlib.util  # finds the package's data without importing OpenCC itself
-    from pathlib import Path
+    import os
 
-    package = Path(importlib.util.find_spec("opencc").origin).parent
-    text = (package / "dictionary" / "TSCharacters.txt").read_text("utf-8")
+    package = os.path.dirname(importlib.util.find_spec("opencc").origin)
+    with open(os.path.join(package, "dictionary", "TSCharacters.txt"), encoding="utf-8") as f:
+        text = f.read()
     table = {}
     for line in text.splitlines():
         traditional, _, simplified = line.partition("\t")
