@@ -208,6 +208,22 @@ def test_html_unclosed_cells_and_rows():
     assert rows(lines) == [[("a", 0.0), ("b", 1.0)], [("c", 0.0)]]
 
 
+def test_html_text_after_the_document_end_and_form_feeds_are_read():
+    lines = html_lines("<html><body><p>一\x0c二</p></body></html>\n<p>三</p>")
+    assert [line.cells[0].text for line in lines] == ["一 二", "三"]
+
+
+def test_xhtml_with_an_encoding_declaration():
+    lines = html_lines('<?xml version="1.0" encoding="gb2312"?><html><body><p>规章</p></body></html>')
+    assert [line.cells[0].text for line in lines] == ["规章"]
+
+
+def test_html_nested_too_deeply_is_one_clear_error():
+    with pytest.raises(InputError) as e:
+        load(("<div>" * 3000 + "规章" + "</div>" * 3000).encode(), "deep.html")
+    assert str(e.value) == "deep.html: HTML is nested too deeply to read"
+
+
 def test_word_html_in_gbk():
     html = (
         '<html xmlns:o="urn:schemas-microsoft-com:office:office">\n<head>\n'

@@ -30,7 +30,7 @@ from . import __version__
 from . import template as T
 from .errors import GxllmError, InputError
 from .findings import INFORMATIONAL, Finding
-from .journal import CELL_FIELDS, Journal, cell_rows, report_id
+from .journal import CELL_FIELDS, Carry, Entry, Journal, carry_of, entry, report_id
 from .llm_request import PROMPT_VERSION
 from .normalize import normalize_text, squeeze
 from .results_io import atomic_file, write_atomic
@@ -79,9 +79,9 @@ class Progress:
 # --- the rule path, in worker processes ---------------------------------------------------------
 
 
-def _extract_file(job: tuple[str, str, str | None, str, str | None]) -> tuple[str, dict, list[tuple]]:
-    """(source, result, cell rows) of one file with the rules only; an unreadable input gives its
-    failed record. The cell rows are made here, in the worker, to keep the writer's work small."""
+def _extract_file(job: tuple[str, str, str | None, str, str | None]) -> tuple[str, Entry]:
+    """(source, journal entry) of one file with the rules only; an unreadable input gives its
+    failed record. The entry is made here, in the worker, to keep the writer's work small."""
     source, path, sha256, llm, encoding = job
     from .extract import extract_bytes, unreadable_input
     from .load import read_input
@@ -92,11 +92,7 @@ def _extract_file(job: tuple[str, str, str | None, str, str | None]) -> tuple[st
     except InputError as error:
         result = unreadable_input(source, str(error), error.kind)
     result["report_id"] = report_id(source, sha256)
-    return source, result, cell_rows(result)
-
-
-def _needs_llm(result: dict) -> bool:
-    return any(f["kind"] == "llm_not_configured" for f in result.get("findings", []))
+    return source, entry(result)
 
 
 # --- the whole batch ----------------------------------------------------------------------------
@@ -150,18 +146,17 @@ def run(work: list[Work], options: BatchOptions, journal: Journal, reader, progr
     pending = [w for w in kept if not journal.done(w.source, w.sha256, PIPELINE)]
     progress.already_done, progress.duplicates = len(kept) - len(pending), len(work) - len(kept)
     progress.update(progress)
-    finished: queue.Queue[tuple[str, dict, list[tuple]]] = queue.Queue()
+    finished: queue.Queue[tuple[str, Entry]] = queue.Queue()
 
-    def record(source: str, result: dict, rows: list[tuple]) -> None:
+    def record(source: str, done: Entry) -> None:
         item = by_source[source]
-        journal.record(source, item.sha256, PIPELINE, result, rows)
+        journal.record(source, item.sha256, PIPELINE, done)
         progress.done += 1
-        progress.review += result["status"] == "review"
-        progress.failed += result["status"] == "failed"
-        calls = (result.get("llm") or {}).get("calls", [])
-        progress.llm_calls += sum(not c.get("cached") and not c.get("budget") for c in calls)
-        progress.cost += sum(c.get("cost", 0.0) for c in calls)
-        progress.ocr_pages += (result.get("source") or {}).get("ocr_pages", 0)
+        progress.review += done.status == "review"
+        progress.failed += done.status == "failed"
+        progress.llm_calls += done.llm_calls
+        progress.cost += done.cost
+        progress.ocr_pages += done.ocr_pages
         progress.update(progress)
 
     def drain(block: bool = False) -> None:
@@ -178,15 +173,15 @@ def run(work: list[Work], options: BatchOptions, journal: Journal, reader, progr
 
             result = unreadable_input(item.source, str(item.error), item.error.kind)
             result["report_id"] = report_id(item.source, None)
-            finished.put((item.source, result, cell_rows(result)))
+            finished.put((item.source, entry(result)))
     jobs = [(w.source, w.path, w.sha256, options.llm, options.encoding) for w in pending if w.error is None]
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as llm_pool:
         llm_jobs = []
-        for source, result, rows in _rules(jobs, options.workers):
-            if reader is not None and _needs_llm(result):
+        for source, done in _rules(jobs, options.workers):
+            if reader is not None and done.needs_llm:
                 llm_jobs.append(llm_pool.submit(_with_llm, by_source[source], options, reader, finished))
             else:
-                finished.put((source, result, rows))
+                finished.put((source, done))
             drain()
         while any(not job.done() for job in llm_jobs):
             drain(block=True)
@@ -198,7 +193,7 @@ def run(work: list[Work], options: BatchOptions, journal: Journal, reader, progr
             "seconds": time.monotonic() - started}  # fmt: skip
 
 
-def _rules(jobs: list[tuple], workers: int | None) -> Iterable[tuple[str, dict, list[tuple]]]:
+def _rules(jobs: list[tuple], workers: int | None) -> Iterable[tuple[str, Entry]]:
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(jobs) < 4:
         yield from map(_extract_file, jobs)
@@ -214,7 +209,7 @@ def _with_llm(item: Work, options: BatchOptions, reader, finished: queue.Queue) 
     data, _ = read_input(item.path)
     result = extract_bytes(data, item.source, encoding=options.encoding, llm=options.llm, reader=reader)
     result["report_id"] = report_id(item.source, item.sha256)
-    finished.put((item.source, result, cell_rows(result)))
+    finished.put((item.source, entry(result)))
 
 
 # --- across reports -----------------------------------------------------------------------------
@@ -231,14 +226,19 @@ def _same_agency(a: str, b: str) -> bool:
     return a == b or (min(len(a), len(b)) >= 4 and (a.endswith(b) or b.endswith(a)))
 
 
-def cross_year(results: list[dict]) -> dict[str, list[Finding]]:
+def cross_year(results: Iterable[dict]) -> dict[str, list[Finding]]:
     """Findings per report id where 二、上年结转 of year N ≠ 四、结转下年度继续办理 of year N−1
     for the same agency, on both reports."""
-    by_year: dict[int, list[tuple[str, dict]]] = {}
-    for r in results:
-        key, year = agency_key(r["report"].get("agency")), r["report"].get("year")
-        if key and year and r.get("applications"):
-            by_year.setdefault(year, []).append((key, r))
+    return _cross_year(carry for carry in map(carry_of, results) if carry)
+
+
+def _cross_year(carries: Iterable[Carry]) -> dict[str, list[Finding]]:
+    """`cross_year` over what it reads of each report (`carry_of` a result, or the journal's `carries`)."""
+    by_year: dict[int, list[tuple[str, Carry]]] = {}
+    for carry in carries:
+        key = agency_key(carry.agency)
+        if key:
+            by_year.setdefault(carry.year, []).append((key, carry))
     found: dict[str, list[Finding]] = {}
     for year, reports in by_year.items():
         for key, later in reports:
@@ -249,19 +249,18 @@ def cross_year(results: list[dict]) -> dict[str, list[Finding]]:
     return found
 
 
-def _compare(earlier: dict, later: dict, year: int, found: dict[str, list[Finding]]) -> None:
-    before = earlier["applications"].get("carried_forward") or {}
-    now = later["applications"].get("carried_over") or {}
+def _compare(earlier: Carry, later: Carry, year: int, found: dict[str, list[Finding]]) -> None:
+    before, now = earlier.carried_forward, later.carried_over
     for column in T.APPLICANT_COLUMNS + (T.SUBTOTAL_COLUMN, T.TOTAL_COLUMN):
         a, b = before.get(column.key), now.get(column.key)
         if a is None or b is None or a == b:
             continue
         message = (
-            f"cross-year {column.label}: 二、上年结转 of {year} ({later['source']['name']}) is {b}, "
-            f"四、结转下年度继续办理 of {year - 1} ({earlier['source']['name']}) is {a}"
+            f"cross-year {column.label}: 二、上年结转 of {year} ({later.name}) is {b}, "
+            f"四、结转下年度继续办理 of {year - 1} ({earlier.name}) is {a}"
         )
-        for result, row in ((later, "carried_over"), (earlier, "carried_forward")):
-            found.setdefault(result["report_id"], []).append(
+        for carry, row in ((later, "carried_over"), (earlier, "carried_forward")):
+            found.setdefault(carry.report_id, []).append(
                 Finding("cross_year", [f"applications.{row}.{column.key}"], message,
                         details={"this_year": b, "previous_year": a})  # fmt: skip
             )
@@ -271,26 +270,35 @@ def refresh_cross_year(results: list[dict]) -> tuple[list[dict], int]:
     """Re-run the cross-year check over all results, updating their findings and status in
     place; returns the results that changed and the number of mismatching cells."""
     found = cross_year(results)
-    changed, mismatches = [], 0
-    for result in results:
-        old = [f for f in result["findings"] if f["kind"] == "cross_year"]
-        new = [f.to_dict() for f in found.get(result["report_id"], [])]
-        mismatches += len(new)
-        if old == new:
-            continue
-        result["findings"] = [f for f in result["findings"] if f["kind"] != "cross_year"] + new
-        if result["status"] != "failed":
-            needs = any(f["kind"] not in INFORMATIONAL for f in result["findings"])
-            result["status"] = "review" if needs else "ok"
-        changed.append(result)
-    return changed, mismatches // 2
+    changed = [result for result in results if _set_cross_year(result, found.get(result["report_id"], []))]
+    return changed, _mismatches(found)
 
 
-def apply_cross_year(journal: Journal, results: list[dict]) -> int:
-    """The cross-year check over everything the journal holds, stored; returns the mismatches."""
-    changed, mismatches = refresh_cross_year(results)
-    journal.update_all(changed)
-    return mismatches
+def _mismatches(found: dict[str, list[Finding]]) -> int:
+    return sum(map(len, found.values())) // 2  # each mismatching cell is named on both reports
+
+
+def _set_cross_year(result: dict, findings: list[Finding]) -> bool:
+    """Give a result these cross-year findings (and the status they make); False if it had them."""
+    old = [f for f in result["findings"] if f["kind"] == "cross_year"]
+    new = [f.to_dict() for f in findings]
+    if old == new:
+        return False
+    result["findings"] = [f for f in result["findings"] if f["kind"] != "cross_year"] + new
+    if result["status"] != "failed":
+        needs = any(f["kind"] not in INFORMATIONAL for f in result["findings"])
+        result["status"] = "review" if needs else "ok"
+    return True
+
+
+def apply_cross_year(journal: Journal) -> int:
+    """The cross-year check over everything the journal holds, from its tables (agency, year and
+    结转 cells), stored; only the reports whose findings change are read. Returns the mismatches."""
+    found = _cross_year(journal.carries())
+    touched = sorted(journal.ids_with("cross_year") | set(found))
+    results = (journal.result(rid) for rid in touched)
+    journal.update_all(result for result in results if _set_cross_year(result, found.get(result["report_id"], [])))
+    return _mismatches(found)
 
 
 # --- outputs ------------------------------------------------------------------------------------
@@ -298,9 +306,12 @@ def apply_cross_year(journal: Journal, results: list[dict]) -> int:
 
 def write_outputs(out: Path, journal: Journal, summary: dict) -> None:
     """results.jsonl, cells.csv and summary.json, from the journal in source order."""
-    write_atomic(out / "results.jsonl", "".join(journal.result_lines()))
-    rows = (tuple("" if v is None else v for v in row) for row in journal.cell_rows())
-    _atomic_csv(out / "cells.csv", [CELL_FIELDS, *rows])
+    with atomic_file(out / "results.jsonl") as handle:
+        handle.writelines(journal.result_lines())
+    with atomic_file(out / "cells.csv") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(CELL_FIELDS)
+        writer.writerows(journal.cell_rows())
     write_atomic(out / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
 
 
@@ -308,27 +319,40 @@ def status_counts(results: list[dict]) -> dict[str, int]:
     return dict(sorted(Counter(r["status"] for r in results).items()))
 
 
-def summarise(results: list[dict], duplicates: list[dict], counts: dict, options: BatchOptions, currency: str,
+def summarise(results: Iterable[dict], duplicates: list[dict], counts: dict, options: BatchOptions, currency: str,
               mismatches: int) -> dict:  # fmt: skip
-    calls = [c for r in results for c in (r.get("llm") or {}).get("calls", [])]
-    refused = sorted(r["source"]["name"] for r in results if any(f["kind"] == "budget" for f in r["findings"]))
+    """summary.json, in one pass over the results (the journal's `each_result`: none kept)."""
+    statuses: Counter[str] = Counter()
+    totals: Counter[str] = Counter()
+    costs: list[float] = []  # summed at the end, as before, to the same last digit
+    refused = []
+    for r in results:
+        statuses[r["status"]] += 1
+        for c in (r.get("llm") or {}).get("calls", []):
+            totals["llm_calls"] += not c.get("cached") and not c.get("budget")
+            totals["llm_cached"] += bool(c.get("cached"))
+            totals["input_tokens"] += c.get("input_tokens", 0)
+            totals["output_tokens"] += c.get("output_tokens", 0)
+            costs.append(c.get("cost", 0.0))
+        if any(f["kind"] == "budget" for f in r["findings"]):
+            refused.append(r["source"]["name"])
     seconds = counts["seconds"]
     return {
         "inputs": counts["inputs"],
-        "reports": len(results),
+        "reports": statuses.total(),
         "duplicates": duplicates,
-        "status": status_counts(results),
+        "status": dict(sorted(statuses.items())),
         "processed_this_run": counts["processed"],
         "already_done": counts["skipped"],
-        "llm_calls": sum(not c.get("cached") and not c.get("budget") for c in calls),
-        "llm_cached": sum(bool(c.get("cached")) for c in calls),
-        "input_tokens": sum(c.get("input_tokens", 0) for c in calls),
-        "output_tokens": sum(c.get("output_tokens", 0) for c in calls),
-        "cost": round(sum(c.get("cost", 0.0) for c in calls), 6),
+        "llm_calls": totals["llm_calls"],
+        "llm_cached": totals["llm_cached"],
+        "input_tokens": totals["input_tokens"],
+        "output_tokens": totals["output_tokens"],
+        "cost": round(sum(costs), 6),
         "currency": currency,
         "max_cost": options.max_cost,
         "max_tokens": options.max_tokens,
-        "left_without_llm_for_budget": refused,
+        "left_without_llm_for_budget": sorted(refused),
         "cross_year_mismatches": mismatches,
         "seconds": round(seconds, 3),
         "reports_per_second": round(counts["processed"] / seconds, 1) if seconds and counts["processed"] else None,
@@ -350,11 +374,6 @@ def refresh_summary(out: Path, results: list[dict]) -> dict:
         for c in table.get("cells", {}).values()
     )
     return summary
-
-
-def _atomic_csv(path: Path, rows: Iterable[tuple]) -> None:
-    with atomic_file(path) as handle:
-        csv.writer(handle, lineterminator="\n").writerows(rows)
 
 
 def open_journal(out: Path) -> Journal:

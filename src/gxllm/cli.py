@@ -209,9 +209,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
                                 cost=f"{p.cost:.4f}", ocr_pages=p.ocr_pages, refresh=False)  # fmt: skip
 
             counts = run(work, options, journal, reader, Progress(update=show))
-        results = journal.results()
-        mismatches = apply_cross_year(journal, results)
-        summary = summarise(results, journal.duplicates(), counts, options, settings.prices[2], mismatches)
+        mismatches = apply_cross_year(journal)
+        summary = summarise(journal.each_result(), journal.duplicates(), counts, options, settings.prices[2], mismatches)
         write_outputs(options.out, journal, summary)
     finally:
         journal.close()

@@ -22,8 +22,10 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
 from .output import cells as result_cells
@@ -66,6 +68,68 @@ CELL_COLUMNS = (
 
 def cell_rows(result: dict) -> list[tuple]:
     return [tuple(r[k] for k in CELL_FIELDS) for r in cell_records(result)]
+
+
+@dataclass
+class Entry:
+    """A finished report as the journal stores it. Built where the report was extracted (in a
+    worker process for the rule path), so that the one writer only inserts: passing the JSON
+    text and the rows costs far less than passing, then dumping, the result itself."""
+
+    report_id: str
+    status: str
+    agency: str | None
+    year: int | None
+    template: str | None
+    result: str  # the result as JSON
+    cells: list[tuple]
+    findings: list[tuple]
+    calls: list[tuple]
+    llm_calls: int  # calls made (not cached, not refused for the budget), for the progress bar
+    cost: float
+    needs_llm: bool  # the rules left work for an LLM that was not asked (`llm_not_configured`)
+    ocr_pages: int = 0  # scanned pages the OCR read, for the progress bar
+
+
+def entry(result: dict) -> Entry:
+    rid = result["report_id"]
+    meta = result.get("report") or {}
+    calls = (result.get("llm") or {}).get("calls", [])
+    findings = result.get("findings", [])
+    return Entry(
+        rid, result["status"], meta.get("agency"), meta.get("year"), meta.get("template"),
+        json.dumps(result, ensure_ascii=False), cell_rows(result),
+        [(rid, f["kind"], f.get("identity"), json.dumps(f["cells"]), f["message"]) for f in findings],
+        [
+            (rid, c.get("table"), c.get("model"), c.get("mode"), c.get("input_tokens"), c.get("output_tokens"),
+             c.get("cost"), int(bool(c.get("cached"))), c.get("attempts"), c.get("seconds"), c.get("error"))
+            for c in calls
+        ],
+        sum(not c.get("cached") and not c.get("budget") for c in calls), sum(c.get("cost", 0.0) for c in calls),
+        any(f["kind"] == "llm_not_configured" for f in findings),
+        (result.get("source") or {}).get("ocr_pages", 0),
+    )  # fmt: skip
+
+
+@dataclass
+class Carry:
+    """What the cross-year check reads of a report: its agency and year, and its 结转 rows."""
+
+    report_id: str
+    name: str | None  # the result's source name, for the message
+    agency: str
+    year: int
+    carried_over: dict  # 二、上年结转, {column: value}
+    carried_forward: dict  # 四、结转下年度继续办理
+
+
+def carry_of(result: dict) -> Carry | None:
+    """The cross-year reading of a result; None for one without agency, year or 表三."""
+    meta, applications = result["report"], result.get("applications")
+    if not (meta.get("agency") and meta.get("year") and applications):
+        return None
+    return Carry(result["report_id"], result["source"]["name"], meta["agency"], meta["year"],
+                 applications.get("carried_over") or {}, applications.get("carried_forward") or {})  # fmt: skip
 
 
 def report_id(source: str, sha256: str | None) -> str:
@@ -123,19 +187,17 @@ class Journal:
         row = self.db.execute("SELECT sha256, pipeline FROM reports WHERE source = ?", (source,)).fetchone()
         return row is not None and row == (sha256, pipeline)
 
-    def record(self, source: str, sha256: str | None, pipeline: str, result: dict, rows: list[tuple]) -> None:
-        """Store one finished report and its cell rows (`cell_rows`) atomically, replacing an
-        older reading of the same source."""
-        rid = result["report_id"]
-        meta = result.get("report") or {}
+    def record(self, source: str, sha256: str | None, pipeline: str, done: Entry) -> None:
+        """Store one finished report (`entry`) atomically, replacing an older reading of the
+        same source."""
         with self.transaction():
-            self._forget("source = ? OR id = ?", (source, rid))
+            self._forget("source = ? OR id = ?", (source, done.report_id))
             self.db.execute(
                 "INSERT INTO reports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (rid, source, sha256, pipeline, result["status"], meta.get("agency"), meta.get("year"),
-                 meta.get("template"), json.dumps(result, ensure_ascii=False), time.time()),
+                (done.report_id, source, sha256, pipeline, done.status, done.agency, done.year, done.template,
+                 done.result, time.time()),
             )  # fmt: skip
-            self._children(rid, result, rows)
+            self._children(done)
 
     def _forget(self, where: str, params: tuple) -> None:
         """Delete the reports that match `where`, with their cells, findings and LLM calls."""
@@ -168,34 +230,23 @@ class Journal:
         rows = self.db.execute("SELECT source, same_as FROM duplicates ORDER BY source")
         return [{"source": source, "same_as": same_as} for source, same_as in rows]
 
-    def _children(self, rid: str, result: dict, rows: list[tuple]) -> None:
-        self.db.executemany("INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        self.db.executemany(
-            "INSERT INTO findings VALUES (?, ?, ?, ?, ?)",
-            [(rid, f["kind"], f.get("identity"), json.dumps(f["cells"]), f["message"]) for f in result.get("findings", [])],
-        )
-        self.db.executemany(
-            "INSERT INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (rid, c.get("table"), c.get("model"), c.get("mode"), c.get("input_tokens"), c.get("output_tokens"),
-                 c.get("cost"), int(bool(c.get("cached"))), c.get("attempts"), c.get("seconds"), c.get("error"))
-                for c in (result.get("llm") or {}).get("calls", [])
-            ],
-        )  # fmt: skip
+    def _children(self, done: Entry) -> None:
+        self.db.executemany("INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", done.cells)
+        self.db.executemany("INSERT INTO findings VALUES (?, ?, ?, ?, ?)", done.findings)
+        self.db.executemany("INSERT INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", done.calls)
 
-    def update_all(self, results: list[dict]) -> None:
+    def update_all(self, results: Iterable[dict]) -> None:
         """Replace stored results changed after extraction (the cross-year check, a reviewer's
-        decisions), all in one transaction: never some of them."""
+        decisions), all in one transaction: never some of them. `results` may be a generator
+        that reads them from this journal one at a time."""
         with self.transaction():
             for result in results:
-                rid = result["report_id"]
-                self.db.execute(
-                    "UPDATE reports SET status = ?, result = ? WHERE id = ?",
-                    (result["status"], json.dumps(result, ensure_ascii=False), rid),
-                )
+                done = entry(result)
+                self.db.execute("UPDATE reports SET status = ?, result = ? WHERE id = ?",
+                                (done.status, done.result, done.report_id))  # fmt: skip
                 for table in ("cells", "findings", "llm_calls"):
-                    self.db.execute(f"DELETE FROM {table} WHERE report_id = ?", (rid,))
-                self._children(rid, result, cell_rows(result))
+                    self.db.execute(f"DELETE FROM {table} WHERE report_id = ?", (done.report_id,))
+                self._children(done)
 
     def result_lines(self) -> Iterator[str]:
         """The stored results as JSON lines, in source order (results.jsonl)."""
@@ -203,15 +254,46 @@ class Journal:
             yield text + "\n"
 
     def cell_rows(self) -> Iterator[tuple]:
-        """Every cell in source order, then in template order (cells.csv)."""
-        columns = ", ".join(f"c.{name}" for name in CELL_COLUMNS)
+        """Every cell in source order, then in template order, NULL as '' (cells.csv)."""
+        columns = ", ".join(f"COALESCE(c.{name}, '')" for name in CELL_COLUMNS)
         yield from self.db.execute(
             f"SELECT {columns} FROM cells c JOIN reports r ON r.id = c.report_id ORDER BY r.source, c.rowid"
         )
 
     def results(self) -> list[dict]:
         """Every stored result, in source order (so outputs do not depend on the order of work)."""
-        return [json.loads(r) for (r,) in self.db.execute("SELECT result FROM reports ORDER BY source")]
+        return list(self.each_result())
+
+    def each_result(self) -> Iterator[dict]:
+        """The stored results one at a time, in source order: a run's memory does not grow with it."""
+        for text in self.result_lines():
+            yield json.loads(text)
+
+    def result(self, rid: str) -> dict:
+        return json.loads(self.db.execute("SELECT result FROM reports WHERE id = ?", (rid,)).fetchone()[0])
+
+    def ids_with(self, kind: str) -> set[str]:
+        """The reports with a finding of this kind."""
+        return {rid for (rid,) in self.db.execute("SELECT DISTINCT report_id FROM findings WHERE kind = ?", (kind,))}
+
+    def carries(self) -> Iterator[Carry]:
+        """`carry_of` every stored result, in source order, read from the reports and cells
+        tables instead of the results: the cross-year check of a run of any size."""
+        rows = self.db.execute(
+            "SELECT r.id, r.agency, r.year, c.source, c.row_key, c.column_key, c.value FROM reports r "
+            "LEFT JOIN cells c ON c.report_id = r.id AND c.tbl = 'applications' "
+            "AND c.row_key IN ('carried_over', 'carried_forward') "
+            "WHERE r.agency <> '' AND r.year AND EXISTS "
+            "(SELECT 1 FROM cells a WHERE a.report_id = r.id AND a.tbl = 'applications') "
+            "ORDER BY r.source, c.rowid"
+        )
+        for (rid, agency, year), cells in groupby(rows, key=lambda row: row[:3]):
+            carry = Carry(rid, None, agency, year, {}, {})
+            for *_, name, row, column, value in cells:
+                if row is not None:
+                    carry.name = name
+                    getattr(carry, row)[column] = value
+            yield carry
 
     def fetched(self, url: str) -> str | None:
         row = self.db.execute("SELECT path FROM fetches WHERE url = ?", (url,)).fetchone()

@@ -8,23 +8,20 @@ the response-cache key, so editing the prompt means bumping the file name.
 
 from __future__ import annotations
 
-import importlib.resources
 from functools import lru_cache
-from typing import Annotated, Any, Optional, Union
-
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
+from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
 
 from . import template as T
 from .document import Line
+
+if TYPE_CHECKING:  # pydantic loads only when a request is built: a rules-only run never needs it
+    from pydantic import BaseModel
 
 PROMPT_FILE = "extract_table.v1.md"
 PROMPT_VERSION = PROMPT_FILE.removesuffix(".md")
 
 Number = Optional[Union[int, float]]
 TableValues = dict[str, dict[str, Number]]
-# JSON "number" takes integers too (counts are turned back into ints); the compact type list
-# instead of anyOf keeps the tool schema of a whole 表三 small.
-_Cell = Annotated[Optional[float], WithJsonSchema({"type": ["number", "null"]})]
 
 
 def _without_titles(schema: dict[str, Any]) -> None:
@@ -34,6 +31,8 @@ def _without_titles(schema: dict[str, Any]) -> None:
 
 @lru_cache(maxsize=None)
 def instruction() -> str:
+    import importlib.resources
+
     return importlib.resources.files("gxllm").joinpath("prompts", PROMPT_FILE).read_text("utf-8")
 
 
@@ -48,10 +47,15 @@ def response_model(shape: T.Shape) -> type[BaseModel]:
     Field descriptions are the printed row labels; the column order is said once in the request
     (per row only for 表二, whose rows have their own columns), to keep the schema small.
     """
+    from pydantic import ConfigDict, Field, WithJsonSchema, create_model
+
+    # JSON "number" takes integers too (counts are turned back into ints); the compact type list
+    # instead of anyOf keeps the tool schema of a whole 表三 small.
+    cell = Annotated[Optional[float], WithJsonSchema({"type": ["number", "null"]})]
     fields: dict[str, Any] = {}
     for row in shape.rows:
         width = len(shape.columns_of(row))
-        cells = Annotated[list[_Cell], Field(min_length=width, max_length=width)]
+        cells = Annotated[list[cell], Field(min_length=width, max_length=width)]
         label = row.label if shape.columns else f"{row.label} {_columns(shape, row)}"
         fields[row.key] = (cells, Field(..., description=label))
     title = T.TABLE_BY_KEY[shape.table]

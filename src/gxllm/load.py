@@ -15,12 +15,15 @@ import os
 import re
 import stat
 import sys
-
-import charset_normalizer
-from bs4 import BeautifulSoup, NavigableString, Tag
+from collections.abc import Iterator
+from itertools import islice
+from typing import TYPE_CHECKING
 
 from gxllm.document import Cell, Document, Line, Source
 from gxllm.errors import InputError
+
+if TYPE_CHECKING:  # lxml and charset-normalizer load only for the inputs that need them
+    from lxml.etree import _Element as Tag
 
 MAX_BYTES = 20 * 1024 * 1024
 
@@ -98,7 +101,7 @@ def load(data: bytes, name: str, encoding: str | None = None) -> Document:
             lines = html_lines(text)
         except RecursionError:
             raise InputError(f"{name}: HTML is nested too deeply to read") from None
-        except Exception as e:  # html.parser rejects a few pathological inputs
+        except Exception as e:  # a few pathological inputs the parser rejects
             raise InputError(f"{name}: cannot parse this HTML ({type(e).__name__}: {e})") from None
     else:
         lines = text_lines(text)
@@ -277,6 +280,8 @@ def decode(
             if _replacement_ratio(text) <= 0.01:
                 return _strip_bom(text), declared
     # A Western charset declared on a Chinese page is a CMS default: let the detector decide.
+    import charset_normalizer
+
     best = charset_normalizer.from_bytes(data[:_GUESS_BYTES]).best()
     if best is not None:
         codec = _canonical(best.encoding) or best.encoding
@@ -344,8 +349,20 @@ def _collapse(s: str) -> str:
     return _WS.sub(" ", s.replace("\xa0", " ")).strip()
 
 
+def _contents(tag: Tag) -> Iterator[Tag | str]:
+    """An element's children in document order, texts included (lxml keeps a child's following
+    text as its `tail`); comments and processing instructions are left out, their tails kept."""
+    if tag.text:
+        yield tag.text
+    for child in tag:
+        if isinstance(child.tag, str):
+            yield child
+        if child.tail:
+            yield child.tail
+
+
 def _dropped(tag: Tag) -> bool:
-    if tag.name in _DROP:
+    if tag.tag in _DROP:
         return True
     style = tag.get("style")
     return isinstance(style, str) and "none" in style and _HIDDEN.search(style) is not None
@@ -397,9 +414,9 @@ def _walk(root: Tag, out: Segments, *, cell_mode: bool) -> None:
     """Feed the text under `root` to `out` in document order (iteratively: no recursion limit).
 
     Document mode hands each <table> to `_table`. Cell mode flattens nested tables into the text
-    and skips <td>/<th>/<tr> of the cell's own table (unclosed tags nest them in html.parser).
+    and skips <td>/<th>/<tr> of the cell's own table.
     """
-    stack = [iter(root.contents)]
+    stack = [_contents(root)]
     opened: list[Tag | None] = [None]
     nested_tables = 0
     pre = 0
@@ -409,15 +426,15 @@ def _walk(root: Tag, out: Segments, *, cell_mode: bool) -> None:
             stack.pop()
             tag = opened.pop()
             if tag is not None:
-                if tag.name == "table":
+                if tag.tag == "table":
                     nested_tables -= 1
-                elif tag.name == "pre":
+                elif tag.tag == "pre":
                     pre -= 1
-                if tag.name in _BLOCK:
+                if tag.tag in _BLOCK:
                     out.boundary()
             continue
-        if isinstance(child, Tag):
-            name = child.name
+        if not isinstance(child, str):
+            name = child.tag
             if _dropped(child):
                 continue
             if name == "br":
@@ -438,9 +455,9 @@ def _walk(root: Tag, out: Segments, *, cell_mode: bool) -> None:
                 nested_tables += 1
             elif name == "pre":
                 pre += 1
-            stack.append(iter(child.contents))
+            stack.append(_contents(child))
             opened.append(child)
-        elif type(child) is NavigableString:  # not Comment, Declaration, CData, Doctype, ...
+        else:
             if pre and "\n" in child:
                 first, *rest = child.split("\n")
                 out.add(first)
@@ -454,7 +471,7 @@ def _walk(root: Tag, out: Segments, *, cell_mode: bool) -> None:
 def _is_layout(table: Tag) -> bool:
     """A table with whole tables (several rows) inside its cells; a one-cell table in a cell is
     a Word quirk and stays part of that cell's text."""
-    return any(len(inner.find_all("tr", limit=2)) > 1 for inner in table.find_all("table"))
+    return any(len(list(islice(inner.iterdescendants("tr"), 2))) > 1 for inner in table.iterdescendants("table"))
 
 
 def _cell_text(cell: Tag) -> str:
@@ -478,15 +495,15 @@ def _span(tag: Tag, attr: str, limit: int) -> int:
 def _row_cells(tr: Tag) -> list[Tag]:
     """<td>/<th> of this row in order: not inside nested tables or rows nested by unclosed <tr>."""
     cells: list[Tag] = []
-    stack = [iter(tr.contents)]
+    stack = [iter(tr)]
     while stack:
         child = next(stack[-1], None)
         if child is None:
             stack.pop()
-        elif isinstance(child, Tag) and child.name not in ("table", "tr") and not _dropped(child):
-            if child.name in _ROW_CELL:
+        elif isinstance(child.tag, str) and child.tag not in ("table", "tr") and not _dropped(child):
+            if child.tag in _ROW_CELL:
                 cells.append(child)
-            stack.append(iter(child.contents))
+            stack.append(iter(child))
     return cells
 
 
@@ -498,7 +515,7 @@ def _table(table: Tag, out: _Lines) -> None:
     """
     busy: dict[int, int] = {}  # grid column -> last row index a rowspan covers it
     r = 0
-    stack = [iter(table.contents)]
+    stack = [_contents(table)]
     opened: list[Tag | None] = [None]
     in_cell = 0
     while stack:
@@ -507,13 +524,13 @@ def _table(table: Tag, out: _Lines) -> None:
             stack.pop()
             tag = opened.pop()
             if tag is not None:
-                if tag.name in _ROW_CELL:
+                if tag.tag in _ROW_CELL:
                     in_cell -= 1
-                elif in_cell == 0 and tag.name in _BLOCK:
+                elif in_cell == 0 and tag.tag in _BLOCK:
                     out.boundary()
             continue
-        if isinstance(child, Tag):
-            name = child.name
+        if not isinstance(child, str):
+            name = child.tag
             if name == "table" or _dropped(child):
                 continue  # nested tables belong to a cell's text
             if in_cell == 0 and name == "caption":
@@ -541,17 +558,35 @@ def _table(table: Tag, out: _Lines) -> None:
                 in_cell += 1
             elif in_cell == 0 and name in _BLOCK:
                 out.boundary()
-            stack.append(iter(child.contents))  # unclosed <tr>/<td> nest the following rows
+            stack.append(_contents(child))  # kept for markup nested where it should not be
             opened.append(child)
-        elif type(child) is NavigableString and in_cell == 0:
+        elif in_cell == 0:
             out.add(child)
     out.boundary()
 
 
+# libxml2 turns these controls into U+FFFD; as whitespace they collapse the way they always did.
+_PARSER_WHITESPACE = str.maketrans("\x0b\x0c", "  ")
+# libxml2 drops text after </html>; without the closing tags it stays in the body.
+_DOCUMENT_END = re.compile(r"</(?:html|body)\s*>", re.IGNORECASE)
+
+
 def html_lines(html: str) -> tuple[Line, ...]:
-    """Lines of an HTML page: text blocks as single-cell lines, table rows as grid-placed cells."""
-    soup = BeautifulSoup(html, "html.parser")
+    """Lines of an HTML page: text blocks as single-cell lines, table rows as grid-placed cells.
+
+    Parsed by lxml (libxml2), which closes unclosed cells and rows the way browsers do. Raises
+    RecursionError for markup nested deeper than libxml2's limit (2,048 elements).
+    """
+    from lxml import etree
+
+    # Encoded again because lxml refuses a str that carries an encoding declaration.
+    data = _DOCUMENT_END.sub("", html.translate(_PARSER_WHITESPACE)).encode("utf-8")
+    parser = etree.HTMLParser(encoding="utf-8", huge_tree=True)
+    root = etree.fromstring(data, parser)
+    if any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log):
+        raise RecursionError("HTML nested too deeply")
     out = _Lines()
-    _walk(soup, out, cell_mode=False)
+    if root is not None:
+        _walk(root, out, cell_mode=False)
     out.boundary()
     return tuple(out.lines)

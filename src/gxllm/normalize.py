@@ -57,9 +57,12 @@ def _traditional() -> dict[int, None]:
 
     The conversion itself is OpenCC's, phrases included (反覆 → 反复 is a phrase, not a character).
     """
-    import importlib.resources
+    import importlib.util  # finds the package's data without importing OpenCC itself
+    import os
 
-    text = importlib.resources.files("opencc").joinpath("dictionary/TSCharacters.txt").read_text("utf-8")
+    package = os.path.dirname(importlib.util.find_spec("opencc").origin)
+    with open(os.path.join(package, "dictionary", "TSCharacters.txt"), encoding="utf-8") as f:
+        text = f.read()
     characters = []
     for line in text.splitlines():
         traditional, _, simplified = line.partition("\t")

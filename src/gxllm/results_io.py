@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,6 +99,8 @@ def save_results(results: ResultSet, changed: list[dict]) -> None:
 def atomic_file(path: Path) -> Iterator[TextIO]:
     """A text file written whole, then renamed into place: a reader never sees half of it. It
     gets the permissions a new file would get (not the private ones of a temporary file)."""
+    import tempfile  # with shutil and random: not needed by a run that writes to stdout
+
     folder = path.resolve().parent
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, delete=False, newline="") as tmp:
         try:

@@ -13,13 +13,14 @@ settings and where each came from, with the key masked.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field, fields
-from pathlib import Path
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING
 
 from .errors import GxllmError
 from .prices import price_of
+
+if TYPE_CHECKING:  # pathlib (with urllib.parse) loads only where a Path is made: not for a rules-only run
+    from pathlib import Path
 
 LLM_CHOICES = ("auto", "always", "never")
 MODE_CHOICES = ("tools", "json_schema", "json", "md_json")
@@ -69,6 +70,8 @@ class LLMSettings:
             return self.llm_mode
         if self.endpoint in (None, LOCAL):
             return "tools"
+        from urllib.parse import urlparse  # only for a configured endpoint: rules-only runs skip it
+
         url = urlparse(self.endpoint)
         return _MODE_BY_PORT.get(url.port or 0) or _MODE_BY_HOST.get(url.hostname or "", "tools")
 
@@ -99,19 +102,25 @@ _ENV = {
 }
 
 
-def config_path(env: dict[str, str]) -> Path:
+def config_path(env: dict[str, str]) -> str:
     if env.get("GXLLM_CONFIG"):
-        return Path(env["GXLLM_CONFIG"])
-    base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else Path.home() / ".config"
-    return base / "gxllm" / "config.toml"
+        return env["GXLLM_CONFIG"]
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "gxllm", "config.toml")
 
 
-def _config(path: Path) -> dict:
+def _config(path: str) -> dict:
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        f = open(path, "rb")
     except FileNotFoundError:
         return {}
+    except OSError as error:
+        raise GxllmError(f"{path}: cannot read the config file ({error})") from None
+    import tomllib  # only when there is a config file to read
+
+    try:
+        with f:
+            data = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise GxllmError(f"{path}: cannot read the config file ({error})") from None
     llm = data.get("llm", {})
@@ -165,8 +174,11 @@ def _checked(values: dict[str, object], sources: dict[str, str]) -> LLMSettings:
             f"llm_mode must be one of {', '.join(MODE_CHOICES)}, got {typed['llm_mode']!r} ({sources['llm_mode']})"
         )
     endpoint = typed.get("endpoint")
-    if endpoint not in (None, LOCAL) and urlparse(str(endpoint)).scheme not in ("http", "https"):
-        raise GxllmError(f"endpoint must be an http(s) URL or 'local', got {endpoint!r} ({sources['endpoint']})")
+    if endpoint not in (None, LOCAL):
+        from urllib.parse import urlparse
+
+        if urlparse(str(endpoint)).scheme not in ("http", "https"):
+            raise GxllmError(f"endpoint must be an http(s) URL or 'local', got {endpoint!r} ({sources['endpoint']})")
     return LLMSettings(**typed, sources=sources)  # type: ignore[arg-type]
 
 
@@ -198,6 +210,8 @@ def describe(settings: LLMSettings) -> dict[str, object]:
 
 def cache_home() -> Path:
     """gxllm's folder for caches (LLM answers, local models): $XDG_CACHE_HOME/gxllm or ~/.cache/gxllm."""
+    from pathlib import Path
+
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "gxllm"
 
 
