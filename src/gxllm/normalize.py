@@ -109,6 +109,10 @@ def normalize_document(doc: Document) -> Document:
 
 
 def _normalized_line(line: Line, simplify: bool) -> Line:
+    if len(line.cells) == 1:  # most lines of text layouts
+        cell = line.cells[0]
+        text = normalize_text(cell.text, simplify=simplify)
+        return line if text is cell.text else Line((Cell(text, cell.pos),), line.number, line.page, line.table, line.part)
     texts = [normalize_text(c.text, simplify=simplify) for c in line.cells]
     if all(new is c.text for new, c in zip(texts, line.cells)):
         return line  # nothing to change (plain numbers, ASCII): the same line
