@@ -17,6 +17,7 @@ from . import template as T
 from .findings import Finding
 from .locate import Region, Token
 from .split import CANDIDATE_LIMIT, Candidate, RowSplit, solve_columns, split_row
+from .validate import number
 
 Value = int | float | None
 
@@ -248,11 +249,7 @@ def _pieces(group: list[Token]) -> list[str | None]:
 
 
 def _shown(candidate: Candidate) -> str:
-    return "|".join("□" if v is None else _number(v) for v in candidate)
-
-
-def _number(value: int | float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.15g}"
+    return "|".join("□" if v is None else number(v) for v in candidate)
 
 
 def _within(instances, cells: dict) -> list[T.SumInstance]:
@@ -373,12 +370,12 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]]) -> None:
         result.split.update(paths)
         decided.append(row)
     if decided:
-        number = T.TABLE_BY_KEY[table].number
+        title = T.TABLE_BY_KEY[table].number
         result.findings.append(
             Finding(
                 "digits_split",
                 [p for p in (_path(table, r.key, c.key) for r in decided for c in shape.columns_of(r))],
-                f"{number}: {len(decided)} row(s) printed with their digits glued together, each read by the only "
+                f"{title}: {len(decided)} row(s) printed with their digits glued together, each read by the only "
                 f"split that keeps the identities: {'、'.join(r.short_label for r in decided)}",
                 details={"table": table, "rows": [r.key for r in decided]},
             )
@@ -397,10 +394,10 @@ def _read_glued_reviews(result: TableResult, groups: list[list[Token]]) -> None:
     paths = [_path(shape.table, r.key, c.key) for r, c in cells]
     if split.unique is None:
         run = " ".join("□" if p is None else p for p in pieces if p != "")
-        number = T.TABLE_BY_KEY[shape.table].number
-        message, details = _unsplit(number, run, split, len(cells), [])
+        title = T.TABLE_BY_KEY[shape.table].number
+        message, details = _unsplit(title, run, split, len(cells), [])
         result.findings.append(Finding("unreadable", paths, message, details=details))
-        result.findings += _printed_errors(shape.table, list(T.sum_instances(shape)), split, number, run)
+        result.findings += _printed_errors(shape.table, list(T.sum_instances(shape)), split, title, run)
         return
     line = next(t.line for g in groups for t in g if t.glued)
     for (row, column), path, value in zip(cells, paths, split.unique):
