@@ -6,6 +6,7 @@ import copy
 import csv
 import io
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -310,3 +311,22 @@ def test_cells_only_the_llm_read_are_decided_by_their_suspects(tmp_path, capsys)
     code, out, _ = run(capsys, "apply", path, write_csv(tmp_path / "d.csv", decide(rows_of(out))))
     settled = json.loads(path.read_text("utf-8"))
     assert (code, settled["status"], [f["kind"] for f in settled["findings"]]) == (0, "ok", ["read_by_llm"])
+
+
+def test_every_finding_kind_is_declared_once_and_listed_in_the_readme():
+    from pathlib import Path
+
+    from gxllm.findings import INFORMATIONAL, KINDS
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
+    table = readme[readme.index("| kind | makes `review` | meaning |"):]
+    table = table[: table.index("\n\n")]
+    listed = {}
+    for line in table.splitlines()[2:]:
+        names, review = line.split(" | ")[:2]
+        for name in re.findall(r"`([a-z_]+)`", names):
+            listed[name] = review.strip()
+    assert set(listed) == set(KINDS)
+    for name, review in listed.items():
+        if review in ("yes", "no"):  # the failed kinds say "—": their report failed
+            assert (review == "yes") == (name not in INFORMATIONAL), name

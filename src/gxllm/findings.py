@@ -4,8 +4,49 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of finding, declared once: whether it makes a report need review on its own, and
+    how a reviewer reads its name. The README's findings table lists exactly these (a test says so)."""
+
+    key: str
+    review: bool
+    label: str  # Chinese, for the review page and report
+
+    @property
+    def shown(self) -> str:
+        return f"{self.label} {self.key}"
+
+
+KINDS = {
+    k.key: k
+    for k in (
+        Kind("identity", True, "勾稽关系不成立"),
+        Kind("unreadable", True, "无法读取"),
+        Kind("missing", True, "缺失"),
+        Kind("unassigned", True, "无法对应到行"),
+        Kind("absent", True, "未找到该表"),
+        Kind("absent_optional", False, "未找到表二"),
+        Kind("blank", False, "空白单元格"),
+        Kind("disagreement", True, "两种读法不一致"),
+        Kind("llm_unverified", True, "仅LLM读出且未通过校验"),
+        Kind("llm_failed", True, "LLM读取失败"),
+        Kind("llm_not_configured", True, "需要LLM但未配置"),
+        Kind("budget", True, "预算不足未调用LLM"),
+        Kind("cross_year", True, "与上年报告不一致"),
+        Kind("read_by_llm", False, "由LLM读出"),
+        Kind("digits_split", False, "粘连数字已按勾稽关系拆分"),
+        Kind("ocr_low_confidence", True, "OCR识别存疑"),
+        Kind("ocr_confirmed", False, "OCR存疑但勾稽关系成立"),
+        Kind("no_table", True, "未找到任何表"),
+        Kind("unreadable_input", True, "无法读取的文件"),
+        Kind("no_text_layer", True, "扫描件无文字层"),
+    )
+}
 # Kinds that never make a report need review on their own.
-INFORMATIONAL = frozenset({"blank", "absent_optional", "read_by_llm", "digits_split", "ocr_confirmed"})
+INFORMATIONAL = frozenset(k.key for k in KINDS.values() if not k.review)
 # Kinds whose cells hold no reading at all: identities over them prove nothing.
 UNREAD = ("missing", "unreadable")
 

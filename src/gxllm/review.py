@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import template as T
-from .findings import INFORMATIONAL, UNREAD
+from .findings import INFORMATIONAL, KINDS, UNREAD
 from .journal import report_id
 from .output import shape_of
 from .validate import number
@@ -39,19 +39,7 @@ CONFLICT_FIELDS = (
 )  # fmt: skip
 
 # How each kind is named for a reviewer (Chinese first).
-KIND_LABELS = {
-    "disagreement": "两种读法不一致 disagreement",
-    "identity": "勾稽关系不成立 identity",
-    "llm_unverified": "仅LLM读出且未通过校验 llm_unverified",
-    "unreadable": "无法读取 unreadable",
-    "missing": "缺失 missing",
-    "unassigned": "无法对应到行 unassigned",
-    "cross_year": "与上年报告不一致 cross_year",
-    "llm_not_configured": "需要LLM但未配置 llm_not_configured",
-    "llm_failed": "LLM读取失败 llm_failed",
-    "budget": "预算不足未调用LLM budget",
-    "absent": "未找到该表 absent",
-}
+KIND_LABELS = {key: kind.shown for key, kind in KINDS.items()}
 
 
 @dataclass(frozen=True)
