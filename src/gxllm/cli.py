@@ -223,7 +223,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 def _print_summary(summary: dict, out) -> None:
     lines = [
         f"inputs       {summary['inputs']}"
-        + (f" ({len(summary['duplicates'])} duplicates of an earlier input, listed in summary.json)" if summary["duplicates"] else ""),
+        + (f" ({n} duplicate{'s' * (n > 1)} of an earlier input, listed in summary.json)" if (n := len(summary["duplicates"])) else ""),
         f"reports      {summary['reports']} ({summary['processed_this_run']} this run, {summary['already_done']} already done)",
         "status       " + ", ".join(f"{k} {v}" for k, v in summary["status"].items()),
         f"LLM          {summary['llm_calls']} calls, {summary['llm_cached']} cached, "
