@@ -20,6 +20,7 @@ import math
 import re
 from bisect import bisect_left, bisect_right
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pypdfium2 as pdfium
@@ -197,7 +198,7 @@ def _ocr_pages(document: pdfium.PdfDocument, pages: list[_Page | None]) -> dict[
 
 
 def _has_image(page: pdfium.PdfPage) -> bool:
-    return any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2))
+    return any(kind == pdfium_c.FPDF_PAGEOBJ_IMAGE for _, kind, _ in _objects(page.raw, max_depth=2))
 
 
 def _ocr_read(number: int, glyph: Glyph, scans: dict[int, object]) -> OcrRead:
@@ -257,23 +258,22 @@ def _rules(page: pdfium.PdfPage) -> tuple[list[Rule], list[Rule]]:
     horizontal: list[Rule] = []
     vertical: list[Rule] = []
     matrices: list[tuple[float, ...]] = []  # cumulative matrix of each enclosing form level
+    fs_matrix = pdfium_c.FS_MATRIX()
     fill, stroke = ctypes.c_int(), ctypes.c_int()
+    colour = (ctypes.c_uint(), ctypes.c_uint(), ctypes.c_uint(), ctypes.c_uint())
     x, y = ctypes.c_float(), ctypes.c_float()
-    for obj in page.get_objects(max_depth=4):
-        del matrices[obj.level :]
-        matrix = _compose(tuple(obj.get_matrix().get()), matrices[-1] if matrices else None)
-        if obj.type == pdfium_c.FPDF_PAGEOBJ_FORM:
-            matrices.append(matrix)
+    for obj, kind, level in _objects(page.raw, max_depth=4):
+        if kind == pdfium_c.FPDF_PAGEOBJ_FORM:
+            del matrices[level:]
+            matrices.append(_matrix(obj, fs_matrix, matrices[-1] if matrices else None))
             continue
-        if obj.type != pdfium_c.FPDF_PAGEOBJ_PATH:
+        if kind != pdfium_c.FPDF_PAGEOBJ_PATH or not _visible(obj, fill, stroke, colour):
             continue
-        if not _visible(obj.raw, fill, stroke):
-            continue
-        a, b, c, d, e, f = matrix
+        a, b, c, d, e, f = _matrix(obj, fs_matrix, matrices[level - 1] if level else None)
         points: list[tuple[float, float]] = []
         start: tuple[float, float] | None = None
-        for k in range(pdfium_c.FPDFPath_CountSegments(obj.raw)):
-            segment = pdfium_c.FPDFPath_GetPathSegment(obj.raw, k)
+        for k in range(pdfium_c.FPDFPath_CountSegments(obj)):
+            segment = pdfium_c.FPDFPath_GetPathSegment(obj, k)
             pdfium_c.FPDFPathSegment_GetPoint(segment, x, y)
             point = (a * x.value + c * y.value + e, height - (b * x.value + d * y.value + f))
             kind = pdfium_c.FPDFPathSegment_GetType(segment)
@@ -288,14 +288,41 @@ def _rules(page: pdfium.PdfPage) -> tuple[list[Rule], list[Rule]]:
     return _merge(horizontal), _merge(vertical)
 
 
-def _visible(path, fill: ctypes.c_int, stroke: ctypes.c_int) -> bool:
+def _objects(parent, max_depth: int, level: int = 0, form: bool = False) -> Iterator[tuple[object, int, int]]:
+    """(handle, type, form level) of each page object, depth first into Form XObjects, as
+    `PdfPage.get_objects` walks them. PDFium's own calls, because a report page holds thousands
+    of text objects and a helper object for each cost more than reading the rules themselves."""
+    if form:
+        count, get = pdfium_c.FPDFFormObj_CountObjects(parent), pdfium_c.FPDFFormObj_GetObject
+    else:
+        count, get = pdfium_c.FPDFPage_CountObjects(parent), pdfium_c.FPDFPage_GetObject
+    if count < 0:
+        raise pdfium.PdfiumError("Failed to get number of pageobjects.")
+    for i in range(count):
+        obj = get(parent, i)
+        kind = pdfium_c.FPDFPageObj_GetType(obj) if obj else pdfium_c.FPDF_PAGEOBJ_UNKNOWN
+        if kind == pdfium_c.FPDF_PAGEOBJ_UNKNOWN:
+            raise pdfium.PdfiumError("Failed to get pageobject.")
+        yield obj, kind, level
+        if kind == pdfium_c.FPDF_PAGEOBJ_FORM and level < max_depth - 1:
+            yield from _objects(obj, max_depth, level + 1, form=True)
+
+
+def _matrix(obj, fs_matrix, outer: tuple[float, ...] | None) -> tuple[float, ...]:
+    """The object's matrix (read into the reused `fs_matrix`), then the enclosing forms' `outer`."""
+    if not pdfium_c.FPDFPageObj_GetMatrix(obj, fs_matrix):
+        raise pdfium.PdfiumError("Failed to get matrix of pageobject.")
+    m = fs_matrix
+    return _compose((m.a, m.b, m.c, m.d, m.e, m.f), outer)
+
+
+def _visible(path, fill: ctypes.c_int, stroke: ctypes.c_int, colour: tuple[ctypes.c_uint, ...]) -> bool:
     """Whether a path draws something on white paper: clipping paths and white shading do not
     (Word puts a white rectangle behind every shaded paragraph)."""
     pdfium_c.FPDFPath_GetDrawMode(path, fill, stroke)
-    r, g, b, a = (ctypes.c_uint() for _ in range(4))
-    if stroke.value and pdfium_c.FPDFPageObj_GetStrokeColor(path, r, g, b, a) and not _invisible(r, g, b, a):
+    if stroke.value and pdfium_c.FPDFPageObj_GetStrokeColor(path, *colour) and not _invisible(*colour):
         return True
-    return bool(fill.value) and bool(pdfium_c.FPDFPageObj_GetFillColor(path, r, g, b, a)) and not _invisible(r, g, b, a)
+    return bool(fill.value) and bool(pdfium_c.FPDFPageObj_GetFillColor(path, *colour)) and not _invisible(*colour)
 
 
 def _invisible(r: ctypes.c_uint, g: ctypes.c_uint, b: ctypes.c_uint, a: ctypes.c_uint) -> bool:
