@@ -224,22 +224,33 @@ def _damaged(name: str) -> str:
 
 
 def _glyphs(page: pdfium.PdfPage) -> list[Glyph]:
-    """Printed characters with their boxes; spaces and PDFium's generated line breaks dropped."""
+    """Printed characters with their boxes; spaces and PDFium's generated line breaks dropped.
+
+    PDFium's own calls, the boxes read into reused buffers: the helpers' per-call objects cost
+    more than the calls themselves, on thousands of characters a page."""
     height = page.get_height()
     textpage = page.get_textpage()
+    raw = textpage.raw
+    unicode, generated, angle_of = pdfium_c.FPDFText_GetUnicode, pdfium_c.FPDFText_IsGenerated, pdfium_c.FPDFText_GetCharAngle
+    loose_box, tight_box = pdfium_c.FPDFText_GetLooseCharBox, pdfium_c.FPDFText_GetCharBox
+    loose = pdfium_c.FS_RECTF()
+    tight_left, tight_right, tight_bottom, tight_top = (ctypes.c_double() for _ in range(4))
     glyphs = []
     try:
-        for i in range(textpage.count_chars()):
-            if pdfium_c.FPDFText_IsGenerated(textpage.raw, i):
+        count = pdfium_c.FPDFText_CountChars(raw)
+        if count < 0:
+            raise pdfium.PdfiumError("Failed to get character count.")
+        for i in range(count):
+            text = chr(unicode(raw, i))
+            if not text.strip() or not text.isprintable() or generated(raw, i):
                 continue
-            text = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, i))
-            if not text.strip() or not text.isprintable():
-                continue
-            angle = pdfium_c.FPDFText_GetCharAngle(textpage.raw, i)  # radians, -1 when unknown
+            angle = angle_of(raw, i)  # radians, -1 when unknown
             if angle > 0 and min(angle % _QUARTER, -angle % _QUARTER) > 0.05:
                 continue  # a slanted watermark (内部资料, a year) laid over the tables
-            left, bottom, right, top = textpage.get_charbox(i, loose=True)
-            tl, tb, tr, tt = textpage.get_charbox(i)
+            if not (loose_box(raw, i, loose) and tight_box(raw, i, tight_left, tight_right, tight_bottom, tight_top)):
+                raise pdfium.PdfiumError("Failed to get charbox.")
+            left, bottom, right, top = loose.left, loose.bottom, loose.right, loose.top
+            tl, tb, tr, tt = tight_left.value, tight_bottom.value, tight_right.value, tight_top.value
             if right - left > 3 * (tr - tl) + 6 and top - bottom > 3 * (tt - tb) + 6:
                 # A font with a broken bounding box (seen in vertical labels): the loose box would
                 # span half the page. Take a square around the ink instead.
