@@ -287,10 +287,10 @@ def _rules(page: pdfium.PdfPage) -> tuple[list[Rule], list[Rule]]:
             segment = pdfium_c.FPDFPath_GetPathSegment(obj, k)
             pdfium_c.FPDFPathSegment_GetPoint(segment, x, y)
             point = (a * x.value + c * y.value + e, height - (b * x.value + d * y.value + f))
-            kind = pdfium_c.FPDFPathSegment_GetType(segment)
-            if kind == pdfium_c.FPDF_SEGMENT_MOVETO:
+            segment_type = pdfium_c.FPDFPathSegment_GetType(segment)
+            if segment_type == pdfium_c.FPDF_SEGMENT_MOVETO:
                 start = point
-            elif kind == pdfium_c.FPDF_SEGMENT_LINETO and points:
+            elif segment_type == pdfium_c.FPDF_SEGMENT_LINETO and points:
                 _add_segment(points[-1], point, horizontal, vertical)
             # Curves (Bézier points) are never table rules.
             points.append(point)
