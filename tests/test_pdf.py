@@ -183,6 +183,39 @@ def test_white_shading_behind_prose_is_not_a_table():
     ]
 
 
+def test_rules_drawn_in_nested_transformed_forms_are_a_grid():
+    """Some generators draw a table as Form XObjects: each rule is placed by the matrices of
+    every form around it."""
+    def page(c):
+        c.beginForm("row")  # one row's rules, 80 x 20
+        for x in (0, 40, 60, 80):
+            c.line(x, 0, x, 20)
+        c.line(0, 0, 80, 0)
+        c.line(0, 20, 80, 20)
+        c.endForm()
+        c.beginForm("table")  # two rows of it, one above the other
+        for k in range(2):
+            c.saveState()
+            c.translate(0, 20 * k)
+            c.doForm("row")
+            c.restoreState()
+        c.endForm()
+        c.saveState()
+        c.translate(100, 600)
+        c.scale(2, 2)  # the table is 160 x 80 on the page
+        c.doForm("table")
+        c.restoreState()
+        for i, row in enumerate([["规章", "1", "11"], ["行政规范性文件", "8", "66"]]):
+            for j, text in enumerate(row):
+                c.drawString(100 + (0, 80, 120)[j] + 3, 600 + 40 * (1 - i) + 15, text)
+
+    lines = pdf_lines(pdf(page), "t.pdf")
+    assert cells(lines) == [
+        [("规章", 0.0), ("1", 1.0), ("11", 2.0)],
+        [("行政规范性文件", 0.0), ("8", 1.0), ("66", 2.0)],
+    ]
+
+
 def test_a_split_report_records_pages_and_table_of_every_cell():
     result = extract_bytes(render_pdf(sample_report(1), page_height=600), "r.pdf")
     assert result["status"] == "ok"

@@ -20,6 +20,7 @@ import math
 import re
 from bisect import bisect_left, bisect_right
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pypdfium2 as pdfium
@@ -197,7 +198,7 @@ def _ocr_pages(document: pdfium.PdfDocument, pages: list[_Page | None]) -> dict[
 
 
 def _has_image(page: pdfium.PdfPage) -> bool:
-    return any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2))
+    return any(kind == pdfium_c.FPDF_PAGEOBJ_IMAGE for _, kind, _ in _objects(page.raw, max_depth=2))
 
 
 def _ocr_read(number: int, glyph: Glyph, scans: dict[int, object]) -> OcrRead:
@@ -223,22 +224,33 @@ def _damaged(name: str) -> str:
 
 
 def _glyphs(page: pdfium.PdfPage) -> list[Glyph]:
-    """Printed characters with their boxes; spaces and PDFium's generated line breaks dropped."""
+    """Printed characters with their boxes; spaces and PDFium's generated line breaks dropped.
+
+    PDFium's own calls, the boxes read into reused buffers: the helpers' per-call objects cost
+    more than the calls themselves, on thousands of characters a page."""
     height = page.get_height()
     textpage = page.get_textpage()
+    raw = textpage.raw
+    unicode, generated, angle_of = pdfium_c.FPDFText_GetUnicode, pdfium_c.FPDFText_IsGenerated, pdfium_c.FPDFText_GetCharAngle
+    loose_box, tight_box = pdfium_c.FPDFText_GetLooseCharBox, pdfium_c.FPDFText_GetCharBox
+    loose = pdfium_c.FS_RECTF()
+    tight_left, tight_right, tight_bottom, tight_top = (ctypes.c_double() for _ in range(4))
     glyphs = []
     try:
-        for i in range(textpage.count_chars()):
-            if pdfium_c.FPDFText_IsGenerated(textpage.raw, i):
+        count = pdfium_c.FPDFText_CountChars(raw)
+        if count < 0:
+            raise pdfium.PdfiumError("Failed to get character count.")
+        for i in range(count):
+            text = chr(unicode(raw, i))
+            if not text.strip() or not text.isprintable() or generated(raw, i):
                 continue
-            text = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, i))
-            if not text.strip() or not text.isprintable():
-                continue
-            angle = pdfium_c.FPDFText_GetCharAngle(textpage.raw, i)  # radians, -1 when unknown
+            angle = angle_of(raw, i)  # radians, -1 when unknown
             if angle > 0 and min(angle % _QUARTER, -angle % _QUARTER) > 0.05:
                 continue  # a slanted watermark (内部资料, a year) laid over the tables
-            left, bottom, right, top = textpage.get_charbox(i, loose=True)
-            tl, tb, tr, tt = textpage.get_charbox(i)
+            if not (loose_box(raw, i, loose) and tight_box(raw, i, tight_left, tight_right, tight_bottom, tight_top)):
+                raise pdfium.PdfiumError("Failed to get charbox.")
+            left, bottom, right, top = loose.left, loose.bottom, loose.right, loose.top
+            tl, tb, tr, tt = tight_left.value, tight_bottom.value, tight_right.value, tight_top.value
             if right - left > 3 * (tr - tl) + 6 and top - bottom > 3 * (tt - tb) + 6:
                 # A font with a broken bounding box (seen in vertical labels): the loose box would
                 # span half the page. Take a square around the ink instead.
@@ -257,29 +269,28 @@ def _rules(page: pdfium.PdfPage) -> tuple[list[Rule], list[Rule]]:
     horizontal: list[Rule] = []
     vertical: list[Rule] = []
     matrices: list[tuple[float, ...]] = []  # cumulative matrix of each enclosing form level
+    fs_matrix = pdfium_c.FS_MATRIX()
     fill, stroke = ctypes.c_int(), ctypes.c_int()
+    colour = (ctypes.c_uint(), ctypes.c_uint(), ctypes.c_uint(), ctypes.c_uint())
     x, y = ctypes.c_float(), ctypes.c_float()
-    for obj in page.get_objects(max_depth=4):
-        del matrices[obj.level :]
-        matrix = _compose(tuple(obj.get_matrix().get()), matrices[-1] if matrices else None)
-        if obj.type == pdfium_c.FPDF_PAGEOBJ_FORM:
-            matrices.append(matrix)
+    for obj, kind, level in _objects(page.raw, max_depth=4):
+        if kind == pdfium_c.FPDF_PAGEOBJ_FORM:
+            del matrices[level:]
+            matrices.append(_matrix(obj, fs_matrix, matrices[-1] if matrices else None))
             continue
-        if obj.type != pdfium_c.FPDF_PAGEOBJ_PATH:
+        if kind != pdfium_c.FPDF_PAGEOBJ_PATH or not _visible(obj, fill, stroke, colour):
             continue
-        if not _visible(obj.raw, fill, stroke):
-            continue
-        a, b, c, d, e, f = matrix
+        a, b, c, d, e, f = _matrix(obj, fs_matrix, matrices[level - 1] if level else None)
         points: list[tuple[float, float]] = []
         start: tuple[float, float] | None = None
-        for k in range(pdfium_c.FPDFPath_CountSegments(obj.raw)):
-            segment = pdfium_c.FPDFPath_GetPathSegment(obj.raw, k)
+        for k in range(pdfium_c.FPDFPath_CountSegments(obj)):
+            segment = pdfium_c.FPDFPath_GetPathSegment(obj, k)
             pdfium_c.FPDFPathSegment_GetPoint(segment, x, y)
             point = (a * x.value + c * y.value + e, height - (b * x.value + d * y.value + f))
-            kind = pdfium_c.FPDFPathSegment_GetType(segment)
-            if kind == pdfium_c.FPDF_SEGMENT_MOVETO:
+            segment_type = pdfium_c.FPDFPathSegment_GetType(segment)
+            if segment_type == pdfium_c.FPDF_SEGMENT_MOVETO:
                 start = point
-            elif kind == pdfium_c.FPDF_SEGMENT_LINETO and points:
+            elif segment_type == pdfium_c.FPDF_SEGMENT_LINETO and points:
                 _add_segment(points[-1], point, horizontal, vertical)
             # Curves (Bézier points) are never table rules.
             points.append(point)
@@ -288,14 +299,41 @@ def _rules(page: pdfium.PdfPage) -> tuple[list[Rule], list[Rule]]:
     return _merge(horizontal), _merge(vertical)
 
 
-def _visible(path, fill: ctypes.c_int, stroke: ctypes.c_int) -> bool:
+def _objects(parent, max_depth: int, level: int = 0, form: bool = False) -> Iterator[tuple[object, int, int]]:
+    """(handle, type, form level) of each page object, depth first into Form XObjects, as
+    `PdfPage.get_objects` walks them. PDFium's own calls, because a report page holds thousands
+    of text objects and a helper object for each cost more than reading the rules themselves."""
+    if form:
+        count, get = pdfium_c.FPDFFormObj_CountObjects(parent), pdfium_c.FPDFFormObj_GetObject
+    else:
+        count, get = pdfium_c.FPDFPage_CountObjects(parent), pdfium_c.FPDFPage_GetObject
+    if count < 0:
+        raise pdfium.PdfiumError("Failed to get number of pageobjects.")
+    for i in range(count):
+        obj = get(parent, i)
+        kind = pdfium_c.FPDFPageObj_GetType(obj) if obj else pdfium_c.FPDF_PAGEOBJ_UNKNOWN
+        if kind == pdfium_c.FPDF_PAGEOBJ_UNKNOWN:
+            raise pdfium.PdfiumError("Failed to get pageobject.")
+        yield obj, kind, level
+        if kind == pdfium_c.FPDF_PAGEOBJ_FORM and level < max_depth - 1:
+            yield from _objects(obj, max_depth, level + 1, form=True)
+
+
+def _matrix(obj, fs_matrix, outer: tuple[float, ...] | None) -> tuple[float, ...]:
+    """The object's matrix (read into the reused `fs_matrix`), then the enclosing forms' `outer`."""
+    if not pdfium_c.FPDFPageObj_GetMatrix(obj, fs_matrix):
+        raise pdfium.PdfiumError("Failed to get matrix of pageobject.")
+    m = fs_matrix
+    return _compose((m.a, m.b, m.c, m.d, m.e, m.f), outer)
+
+
+def _visible(path, fill: ctypes.c_int, stroke: ctypes.c_int, colour: tuple[ctypes.c_uint, ...]) -> bool:
     """Whether a path draws something on white paper: clipping paths and white shading do not
     (Word puts a white rectangle behind every shaded paragraph)."""
     pdfium_c.FPDFPath_GetDrawMode(path, fill, stroke)
-    r, g, b, a = (ctypes.c_uint() for _ in range(4))
-    if stroke.value and pdfium_c.FPDFPageObj_GetStrokeColor(path, r, g, b, a) and not _invisible(r, g, b, a):
+    if stroke.value and pdfium_c.FPDFPageObj_GetStrokeColor(path, *colour) and not _invisible(*colour):
         return True
-    return bool(fill.value) and bool(pdfium_c.FPDFPageObj_GetFillColor(path, r, g, b, a)) and not _invisible(r, g, b, a)
+    return bool(fill.value) and bool(pdfium_c.FPDFPageObj_GetFillColor(path, *colour)) and not _invisible(*colour)
 
 
 def _invisible(r: ctypes.c_uint, g: ctypes.c_uint, b: ctypes.c_uint, a: ctypes.c_uint) -> bool:
