@@ -147,7 +147,8 @@ def _headings(tokens: list[Token], pattern: str, start: int = 0, end: int | None
     return [i for i in range(start, len(tokens) if end is None else end) if _is_heading(tokens[i], pattern)]
 
 
-_ANY = re.compile("")
+def _is_text(token: Token) -> bool:
+    return token.kind == "text" and not token.prose
 
 
 def _applications_anchor(tokens: list[Token]) -> int | None:
@@ -159,8 +160,8 @@ def _applications_anchor(tokens: list[Token]) -> int | None:
         i - 1 if i and not _is_label(token, first) else i
         for i, token in enumerate(tokens)
         if _is_label(token, first)
-        or (i and token.part is not None and _is_label(tokens[i - 1], _ANY) and token.kind == "text"
-            and not token.prose and first.search(tokens[i - 1].text[-8:] + token.text[:8]))
+        or (i and token.part is not None and _is_text(tokens[i - 1]) and _is_text(token)
+            and first.search(tokens[i - 1].text[-8:] + token.text[:8]))
     ]
     for i in candidates:
         if _find(tokens, second_row.anchor, i + 1, min(len(tokens), i + 60)) is not None:
