@@ -134,8 +134,12 @@ def _is_heading(token: Token, pattern: str) -> bool:
     )
 
 
+def _is_text(token: Token) -> bool:
+    return token.kind == "text" and not token.prose
+
+
 def _is_label(token: Token, regex: re.Pattern[str]) -> bool:
-    return token.kind == "text" and not token.prose and regex.search(token.text) is not None
+    return _is_text(token) and regex.search(token.text) is not None
 
 
 def _find(tokens: list[Token], pattern: str, start: int = 0, end: int | None = None) -> int | None:
@@ -145,10 +149,6 @@ def _find(tokens: list[Token], pattern: str, start: int = 0, end: int | None = N
 
 def _headings(tokens: list[Token], pattern: str, start: int = 0, end: int | None = None) -> list[int]:
     return [i for i in range(start, len(tokens) if end is None else end) if _is_heading(tokens[i], pattern)]
-
-
-def _is_text(token: Token) -> bool:
-    return token.kind == "text" and not token.prose
 
 
 def _applications_anchor(tokens: list[Token]) -> int | None:
