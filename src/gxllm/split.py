@@ -187,8 +187,9 @@ def split_row(
                 return True
             if not failures:
                 for total, (a, b) in totals_after:
-                    if cell <= total and len(str(int(sums[min(cell, b)] - sums[min(cell, a)]))) > digits_after[at]:
-                        return True
+                    partial = int(sums[min(cell, b)] - sums[min(cell, a)])
+                    if cell <= total and partial and len(str(partial)) > digits_after[at]:
+                        return True  # (a zero total may be printed as nothing)
             if at < len(text) and text[at] == _BLANK:
                 options: list[tuple[Value, int, int]] = [(None, at + 1, 0)]
             else:
