@@ -281,19 +281,34 @@ def _unsplit(where: str, run: str, split: RowSplit, width: int, columns_failed: 
     return f"{where}: the glued digits 「{run}」 {why}", details
 
 
-def _printed_errors(table: str, instances: list[T.SumInstance], split: RowSplit, label: str, run: str) -> list[Finding]:
-    """The identities every split of an unread glued row breaks: the source's own arithmetic is
-    wrong whichever split is right, so they are named like any failing identity."""
-    out = []
-    for instance in instances:
-        if instance.name in split.broken:
-            cells = [_path(table, r, c) for r, c in instance.cells]
-            message = (
-                f"{instance.name}: {T.IDENTITY_BY_ID[instance.identity].description}: fails in every split of "
-                f"the glued digits 「{run}」 of 「{label}」: the printed numbers do not add up"
-            )
-            out.append(Finding("identity", cells, message, identity=instance.identity))
-    return out
+def _printed_error(table: str, instance: T.SumInstance, why: str) -> Finding:
+    """An identity that fails whichever split of the glued digits is right: the source's own
+    arithmetic is wrong, so it is named like any failing identity."""
+    description = T.IDENTITY_BY_ID[instance.identity].description
+    message = f"{instance.name}: {description}: fails {why}: the printed numbers do not add up"
+    return Finding("identity", [_path(table, r, c) for r, c in instance.cells], message, identity=instance.identity)
+
+
+def _printed_errors(table: str, instances, split: RowSplit, label: str, run: str) -> list[Finding]:
+    """The identities every split of an unread glued row breaks."""
+    why = f"in every split of the glued digits 「{run}」 of 「{label}」"
+    return [_printed_error(table, i, why) for i in instances if i.name in split.broken]
+
+
+def _run_text(pieces: list[str | None]) -> str:
+    """A row's glued digits as the findings show them: a printed blank mark as □."""
+    return " ".join("□" if p is None else p for p in pieces if p != "")
+
+
+def _fill(result: TableResult, cells: list[tuple[T.Row, T.Column]], values: Candidate, line: int) -> list[str]:
+    """Put the one surviving split into the table; the paths of its cells."""
+    paths = [_path(result.key, r.key, c.key) for r, c in cells]
+    for (row, column), path, value in zip(cells, paths, values):
+        result.values[row.key][column.key] = value
+        if value is not None:
+            result.lines[path] = line
+    result.split.update(paths)
+    return paths
 
 
 def _read_glued(result: TableResult, glued: dict[str, list[Token]]) -> None:
@@ -339,14 +354,10 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]]) -> None:
         else:
             for key, candidates in solved.items():
                 splits[key] = RowSplit(candidates, splits[key].failing)
+    by_name = {i.name: i for i in instances}  # the same instance, its cells as (row, column) keys
     for instance in broken:  # named here while a row of it stays unread; else validate names it
         if any(r in splits and splits[r].unique is None for r, _ in instance.cells):
-            cells = [_path(table, r, shape.columns[n].key) for r, n in instance.cells]
-            message = (
-                f"{instance.name}: {T.IDENTITY_BY_ID[instance.identity].description}: fails whichever split "
-                "of the glued rows is right: the printed numbers do not add up"
-            )
-            result.findings.append(Finding("identity", cells, message, identity=instance.identity))
+            result.findings.append(_printed_error(table, by_name[instance.name], "whichever split of the glued rows is right"))
 
     decided = []
     for row in shape.rows:
@@ -354,20 +365,15 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]]) -> None:
             continue
         split, group = splits[row.key], glued[row.key]
         columns = shape.columns_of(row)
-        paths = [_path(table, row.key, c.key) for c in columns]
         if split.unique is None:
-            run = " ".join("□" if p is None else p for p in _pieces(group))
+            run = _run_text(_pieces(group))
             message, details = _unsplit(f"row 「{row.label}」", run, split, len(columns), columns_failed)
+            paths = [_path(table, row.key, c.key) for c in columns]
             result.findings.append(Finding("unreadable", paths, message, details=details))
             own = [i for i in instances if all(r == row.key for r, _ in i.cells)]
             result.findings += _printed_errors(table, own, split, row.label, run)
             continue
-        line = next(t.line for t in group if t.glued)
-        for column, path, value in zip(columns, paths, split.unique):
-            result.values[row.key][column.key] = value
-            if value is not None:
-                result.lines[path] = line
-        result.split.update(paths)
+        _fill(result, [(row, c) for c in columns], split.unique, next(t.line for t in group if t.glued))
         decided.append(row)
     if decided:
         title = T.TABLE_BY_KEY[table].number
@@ -391,25 +397,20 @@ def _read_glued_reviews(result: TableResult, groups: list[list[Token]]) -> None:
         pieces += ([""] if pieces else []) + _pieces(group)  # text between runs is a boundary
     index = {(r.key, c.key): n for n, (r, c) in enumerate(cells)}
     split = split_row(pieces, [c.kind for _, c in cells], _within(T.sum_instances(shape), index))
-    paths = [_path(shape.table, r.key, c.key) for r, c in cells]
+    title = T.TABLE_BY_KEY[shape.table].number
     if split.unique is None:
-        run = " ".join("□" if p is None else p for p in pieces if p != "")
-        title = T.TABLE_BY_KEY[shape.table].number
+        run = _run_text(pieces)
         message, details = _unsplit(title, run, split, len(cells), [])
+        paths = [_path(shape.table, r.key, c.key) for r, c in cells]
         result.findings.append(Finding("unreadable", paths, message, details=details))
-        result.findings += _printed_errors(shape.table, list(T.sum_instances(shape)), split, title, run)
+        result.findings += _printed_errors(shape.table, T.sum_instances(shape), split, title, run)
         return
-    line = next(t.line for g in groups for t in g if t.glued)
-    for (row, column), path, value in zip(cells, paths, split.unique):
-        result.values[row.key][column.key] = value
-        if value is not None:
-            result.lines[path] = line
-    result.split.update(paths)
+    paths = _fill(result, cells, split.unique, next(t.line for g in groups for t in g if t.glued))
     result.findings.append(
         Finding(
             "digits_split",
             paths,
-            f"{T.TABLE_BY_KEY[shape.table].number}: its {len(cells)} numbers printed glued together, read by the only "
+            f"{title}: its {len(cells)} numbers printed glued together, read by the only "
             "split that keeps T4-total",
             details={"table": shape.table, "rows": [r.key for r in shape.rows]},
         )
