@@ -17,17 +17,12 @@ that are not).
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+import against_src
+
 ROOT = Path(__file__).resolve().parent.parent
-KINDS = ("all", "corpus", "ruled", "unruled", "flattened")
 
 
 def documents(seeds: int) -> dict[str, list[tuple[bytes, str]]]:
@@ -49,73 +44,18 @@ def documents(seeds: int) -> dict[str, list[tuple[bytes, str]]]:
     }
     fixtures = ROOT / "tests" / "fixtures"
     docs: dict[str, list[tuple[bytes, str]]] = {
-        "corpus": [(p.read_bytes(), p.parent.name) for p in sorted((fixtures / "reports").glob("*/source.pdf"))],
+        "corpus": [(p.read_bytes(), f"{p.parent.name}.pdf") for p in sorted((fixtures / "reports").glob("*/source.pdf"))],
         "ruled": [],
         "unruled": [],
-        "flattened": [(p.read_bytes(), p.parent.name) for p in sorted((fixtures / "flattened").glob("*/source.pdf"))],
+        "flattened": [(p.read_bytes(), f"{p.parent.name}.pdf") for p in sorted((fixtures / "flattened").glob("*/source.pdf"))],
     }
     for seed in range(seeds):
         report = layouts.sample_report(seed) if seed % 3 else layouts.sample_report_2019(seed)
         for kind, renderers in (("ruled", ruled), ("unruled", unruled)):
-            docs[kind] += [(render(report), f"{seed}-{name}") for name, render in renderers.items()]
-        docs["flattened"].append((render_flattened_pdf(report, seed=seed), f"{seed}-flattened"))
+            docs[kind] += [(render(report), f"{seed}-{name}.pdf") for name, render in renderers.items()]
+        docs["flattened"].append((render_flattened_pdf(report, seed=seed), f"{seed}-flattened.pdf"))
     return docs
 
 
-def measure(seeds: int, repeat: int) -> dict:
-    from gxllm.extract import extract_bytes
-    from gxllm.load import load
-
-    kinds = documents(seeds)
-    everything = [doc for docs in kinds.values() for doc in docs]
-    digests = {
-        f"{kind}/{name}": hashlib.sha256(json.dumps(extract_bytes(data, "report.pdf", llm="never"), ensure_ascii=False).encode()).hexdigest()
-        for kind, docs in kinds.items()
-        for data, name in docs
-    }
-
-    def best(docs, work) -> float:
-        passes = []
-        for _ in range(repeat):
-            started = time.process_time()
-            for data, _name in docs:
-                work(data, "report.pdf")
-            passes.append(time.process_time() - started)
-        return round(min(passes) / len(docs) * 1000, 2)
-
-    shown: dict = {"reports": len(everything), "output_sha256": hashlib.sha256("".join(digests.values()).encode()).hexdigest()}
-    for kind, docs in {"all": everything, **kinds}.items():
-        shown[kind] = {"extract_ms": best(docs, lambda d, n: extract_bytes(d, n, llm="never")), "load_ms": best(docs, load)}
-    shown["digests"] = digests
-    return shown
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=8)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--src", help="also measure with this src folder first on PYTHONPATH (before a change)")
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    mine = measure(args.seeds, args.repeat)
-    if args.child:
-        print(json.dumps(mine))
-        return 0
-    shown: dict = {"this": mine}
-    if args.src:
-        command = [sys.executable, __file__, "--child", "--seeds", str(args.seeds), "--repeat", str(args.repeat)]
-        child = subprocess.run(command, env=dict(os.environ, PYTHONPATH=args.src), capture_output=True, text=True, check=True)
-        other = shown["src"] = json.loads(child.stdout)
-        shown["ratios_this_to_src"] = {
-            f"{kind} {stage}": round(mine[kind][stage] / other[kind][stage], 3) for kind in KINDS for stage in ("extract_ms", "load_ms")
-        }
-        shown["identical_output"] = mine["output_sha256"] == other["output_sha256"]
-        shown["different_output"] = [name for name, digest in mine["digests"].items() if other["digests"].get(name) != digest]
-        del other["digests"]
-    del mine["digests"]
-    print(json.dumps(shown, indent=1))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(against_src.main(__file__, __doc__.splitlines()[0], documents, 8))
