@@ -22,7 +22,7 @@ from .locate import Token, locate, tokenize
 from .metadata import find_agency, find_year
 from .normalize import normalize_document, squeeze
 from .llm_request import region_text
-from .parse import TableResult, Value, active_disclosure_variant, applications_layout, parse_reviews, parse_table
+from .parse import TableResult, Value, active_disclosure_variant, applications_layout, parse_reviews, parse_table, shown_split
 from .reconcile import reconcile
 from .validate import holding_identities, number, validate
 
@@ -254,12 +254,11 @@ def _not_splits(findings: list[Finding], llm: dict) -> list[Finding]:
         values = [llm[row][column] for row, column in (c.split(".")[1:] for c in finding.cells)]
         read = "".join(number(v) for v in values if v is not None)
         if read != re.sub(r"[^\d.\-]", "", run):
-            shown = "|".join("□" if v is None else number(v) for v in values)
             out.append(
                 Finding(
                     "llm_unverified",
                     finding.cells,
-                    f"the LLM read {shown}, which is not a split of the printed digits 「{run}」; the cells stay unread",
+                    f"the LLM read {shown_split(values)}, which is not a split of the printed digits 「{run}」; the cells stay unread",
                 )
             )
     return out

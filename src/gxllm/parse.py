@@ -248,7 +248,8 @@ def _pieces(group: list[Token]) -> list[str | None]:
     return [t.text if t.glued or t.value is not None else None for t in group]
 
 
-def _shown(candidate: Candidate) -> str:
+def shown_split(candidate) -> str:
+    """Cells as one split of glued digits is shown: 217|1|0, a blank as □."""
     return "|".join("□" if v is None else number(v) for v in candidate)
 
 
@@ -264,7 +265,7 @@ def _within(instances, cells: dict) -> list[T.SumInstance]:
 def _unsplit(where: str, run: str, split: RowSplit, width: int, columns_failed: list[str]) -> tuple[str, dict]:
     """Why a glued row stays unread, and the facts a reviewer decides from."""
     count = len(split.candidates)
-    shown = "; ".join(_shown(c) for c in split.candidates[:5])
+    shown = "; ".join(shown_split(c) for c in split.candidates[:5])
     if split.exhausted:
         why = "have too many possible splits to decide"
     elif not count:
