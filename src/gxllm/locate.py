@@ -79,17 +79,11 @@ def _classify(text: str) -> tuple[str, int | float | None, str | None, str]:
 def tokenize(doc: Document) -> list[Token]:
     tokens: list[Token] = []
     for line in doc.lines:
-        if line.part is not None:
-            tokens.append(_piece(line))
+        if len(line.cells) == 1:  # one cell per line: most lines of text layouts, every flattened piece
+            tokens.append(_one_cell(line))
             continue
         texts = [cell.text.strip() for cell in line.cells]
         kinds = [_classify(text) for text in texts]
-        if len(kinds) == 1:  # one cell per line: most lines of text layouts
-            kind, number, unit, shown = kinds[0]
-            glued = kind == "run"
-            kind = "value" if glued else kind
-            tokens.append(Token(kind, shown, number, unit, line.cells[0].pos, line.number, True, int(kind == "value"), glued=glued))
-            continue
         numbers = [i for i, (kind, number, _, _) in enumerate(kinds) if number is not None or kind == "run"]
         # Labels come before a row's numbers; text between two numbers fills a value cell (a
         # footnote mark, a unit, a watermark): that cell cannot be read.
@@ -106,13 +100,15 @@ def tokenize(doc: Document) -> list[Token]:
     return tokens
 
 
-def _piece(line) -> Token:
-    """The token of one piece of a flattened line: a digit run, a blank mark, or text."""
-    text = line.cells[0].text.strip()
+def _one_cell(line) -> Token:
+    """The token of a line of one cell: a number, a blank, text, or glued digits (a piece of a
+    flattened line that is a run of digits, spaces and all)."""
+    cell = line.cells[0]
+    text = cell.text.strip()
     kind, number, unit, shown = _classify(text)
-    if RUN.fullmatch(text) or kind == "run":
-        return Token("value", text, None, None, None, line.number, True, 1, part=line.part, glued=True)
-    return Token(kind, shown, number, unit, None, line.number, True, int(kind == "value"), part=line.part)
+    if kind == "run" or (line.part is not None and RUN.fullmatch(text)):
+        return Token("value", text, None, None, cell.pos, line.number, True, 1, part=line.part, glued=True)
+    return Token(kind, shown, number, unit, cell.pos, line.number, True, int(kind == "value"), part=line.part)
 
 
 @dataclass(frozen=True)
