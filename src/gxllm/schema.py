@@ -1,6 +1,6 @@
-"""The canonical result as a pydantic model, generated from the template declarations.
-
-`python -m gxllm.model` prints its JSON schema (kept in `schemas/report.schema.json`).
+"""The canonical JSON as a pydantic model, generated from the template declarations: the
+schema `python -m gxllm.model` prints (kept in `schemas/report.schema.json`). Imported only for
+the schema, so that reading a report imports no pydantic (`model` loads it on first use).
 """
 
 from __future__ import annotations
@@ -90,7 +90,3 @@ class Report(BaseModel):
 
 def json_schema() -> str:
     return json.dumps(Report.model_json_schema(), ensure_ascii=False, indent=2) + "\n"
-
-
-if __name__ == "__main__":
-    print(json_schema(), end="")
