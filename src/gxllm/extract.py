@@ -1,8 +1,10 @@
 """The rule-based pipeline: load → normalise → split → locate → parse → verify → result.
 
-`extract_document` is a pure function of a loaded document; `extract_bytes` adds loading.
-The result is the canonical dict of `../shared/spec/canonical-output.md` (schema_version 1)
-plus `status`, `findings` and where the values came from.
+Two steps: `read_rules(doc) -> RuleReading` is the rule path (pure, CPU-bound), and
+`complete(reading, llm=..., reader=...) -> Result` continues it with the LLM where the reading
+leaves a table open (`RuleTable.needs_llm`). `extract_result` is both; `extract_document` and
+`extract_bytes` (which adds loading) give the result as the canonical dict of
+`../shared/spec/canonical-output.md` (schema_version 1): `Result.to_json()`.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from typing import TYPE_CHECKING
 from . import __version__
 from . import template as T
 from .document import Document, Line, OcrRead
-from .findings import UNREAD, Finding
+from .findings import ASKS_LLM, UNREAD, Finding
 from .layout import split_cells
 from .load import load
 from .locate import Token, locate, tokenize
 from .metadata import find_agency, find_year
+from .model import CellRef, LLMUsage, Provenance, ReportInfo, Result, TableReading
 from .normalize import normalize_document, squeeze
 from .llm_request import region_text
 from .parse import TableResult, Value, active_disclosure_variant, applications_layout, parse_reviews, parse_table, shown_split
@@ -88,7 +91,59 @@ def _parse_all(tokens: list[Token], text: str, year: int | None) -> tuple[dict[s
 # A callable that reads one table with an LLM: (shape, table text) -> LLMAnswer. Injected so
 # that this module stays free of I/O; `llm_client.TableReader.read` is the real one.
 Reader = Callable[[T.Shape, str], "LLMAnswer"]
-LLM_FINDINGS = ("unreadable", "missing", "unassigned", "identity")  # what makes `auto` ask the LLM
+
+
+@dataclass(slots=True)
+class RuleTable:
+    """One table as the rules read and verified it."""
+
+    result: TableResult
+    findings: list[Finding]  # the parser's and the identities'
+    unread: frozenset[str]  # cells the parser could not read: identities over them prove nothing
+
+    @property
+    def needs_llm(self) -> bool:
+        """The rules left cells unread or identities failing: `--llm auto` asks the LLM for it."""
+        return self.result.found and any(f.kind in ASKS_LLM for f in self.findings)
+
+
+@dataclass(slots=True)
+class RuleReading:
+    """Everything the rules read of one document, and all the LLM step needs to continue from
+    it (picklable: a batch worker returns it and the LLM step goes on in the main process)."""
+
+    printed: Document  # as loaded: the excerpts a reviewer reads
+    doc: Document  # normalised, cells split: what the rules and the LLM read
+    report: ReportInfo
+    spans: dict[str, Span]  # the found tables' first and last (line, piece)
+    tables: dict[str, RuleTable]
+
+    @property
+    def needs_llm(self) -> bool:
+        return any(t.needs_llm for t in self.tables.values())
+
+    def asks_llm(self, llm: str) -> bool:
+        """Whether `complete` with this `--llm` mode would ask a reader for a table."""
+        if llm == "always":
+            return any(t.result.found for t in self.tables.values())
+        return llm == "auto" and self.needs_llm
+
+
+def read_rules(doc: Document) -> RuleReading:
+    """The rule path of a loaded document: normalise, split, locate, parse, verify. Pure."""
+    printed = doc
+    doc = split_cells(normalize_document(doc))
+    lines = [squeeze(line.text) for line in doc.lines]
+    year = find_year(lines)
+    results, spans, template = _parse_all(tokenize(doc), "\n".join(lines), year)
+    tables = {}
+    for key, result in results.items():
+        findings = list(result.findings)
+        unread = frozenset(c for f in result.findings if f.kind in UNREAD for c in f.cells)
+        if result.found:
+            findings += validate(key, result.shape, result.values, unread)
+        tables[key] = RuleTable(result, findings, unread)
+    return RuleReading(printed, doc, ReportInfo(find_agency(lines), year, template), spans, tables)
 
 
 @dataclass
@@ -102,70 +157,38 @@ class _Table:
     method: str = "rules"
 
 
-def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None = None) -> dict:
-    """The canonical result of a loaded document.
+def complete(reading: RuleReading, *, llm: str = "never", reader: Reader | None = None) -> Result:
+    """The result of a rule reading, with the LLM asked where `llm` says (the reading itself is
+    not changed, so it can be completed again with a reader).
 
-    `llm`: "never" reads with the rules only; "auto" asks `reader` for the tables the rules could
+    `llm`: "never" keeps the rules' reading; "auto" asks `reader` for the tables the rules could
     not fill or whose identities fail; "always" asks it for every table found and compares every
     cell. Without a reader, "auto" notes each table that needed the LLM (status review).
     """
-    printed = doc  # as loaded: the excerpts a reviewer reads
-    doc = split_cells(normalize_document(doc))
-    lines = [squeeze(line.text) for line in doc.lines]
-    text = "\n".join(lines)
-    year = find_year(lines)
-    tokens = tokenize(doc)
-    results, spans, template = _parse_all(tokens, text, year)
-
+    doc = reading.doc
     findings: list[Finding] = []
     calls: list[LLMAnswer] = []
-    out: dict = {
-        "schema_version": SCHEMA_VERSION,
-        "report": {"agency": find_agency(lines), "year": year, "template": template},
-    }
-    tables: dict[str, _Table] = {}
-    for key, result in results.items():
-        table = _Table(result, {row: dict(columns) for row, columns in result.values.items()}, list(result.findings))
+    by_number = {line.number: line for line in doc.lines}
+    tables: dict[str, TableReading | None] = {}
+    for key, rule in reading.tables.items():
+        result = rule.result
+        table = _Table(result, {row: dict(columns) for row, columns in result.values.items()}, list(rule.findings))
         if result.found:
-            unread = {c for f in result.findings if f.kind in UNREAD for c in f.cells}
-            table.findings += validate(key, result.shape, result.values, unread)
-            needed = llm == "always" or (llm == "auto" and any(f.kind in LLM_FINDINGS for f in table.findings))
+            needed = llm == "always" or (llm == "auto" and rule.needs_llm)
             if needed and reader is None:
                 table.findings.append(_not_configured(key, llm, table.findings))
             elif needed:
-                answer = reader(result.shape, _llm_text(doc, spans[key], table.findings))
+                answer = reader(result.shape, _llm_text(doc, reading.spans[key], table.findings))
                 calls.append(answer)
-                _apply(table, answer, unread)
-            table.findings += _ocr_findings(table, _ocr_reads(result, doc), unread)
-        tables[key] = table
-        values = table.values
+                _apply(table, answer, rule.unread)
+            table.findings += _ocr_findings(table, _ocr_reads(result, doc), rule.unread)
         for row, extra in result.extras.items():
-            values[row].update(extra)
-        out[key] = values
+            table.values[row].update(extra)
         findings += table.findings
-
-    found = [k for k, r in results.items() if r.found]
-    if not found:
-        status = "failed"
+        tables[key] = _reading(table, reading.spans.get(key), by_number, doc, reading.printed)
+    if not any(t.result.found for t in reading.tables.values()):
         findings.insert(0, Finding("no_table", [], "no 表二, 表三 or 表四 found; is this a 政府信息公开工作年度报告?"))
-    elif any(f.needs_review for f in findings):
-        status = "review"
-    else:
-        status = "ok"
-    out["status"] = status
-    out["findings"] = [f.to_dict() for f in findings]
-    out["table_shapes"] = {k: results[k].shape.variant for k in found if k != "reviews_and_lawsuits"}
-    out["tables_absent"] = [k for k in results if k not in found]
-    by_number = {line.number: line for line in doc.lines}
-    out["provenance"] = {k: _provenance(tables[k], spans[k], by_number, doc, printed) for k in found}
-    if calls:
-        out["llm"] = {
-            "calls": [answer.record() for answer in calls],
-            "input_tokens": sum(a.input_tokens for a in calls),
-            "output_tokens": sum(a.output_tokens for a in calls),
-            "cost": round(sum(a.cost for a in calls), 6),
-        }
-    out["source"] = {
+    source = {
         "name": doc.source.name,
         "format": doc.source.format,
         "encoding": doc.source.encoding,
@@ -173,9 +196,19 @@ def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None
         "bytes": doc.source.size,
     }
     if doc.ocr:  # the scanned pages the OCR found text on
-        out["source"]["ocr_pages"] = len({read.page for read in doc.ocr.values()})
-    out["gxllm_version"] = __version__
-    return out
+        source["ocr_pages"] = len({read.page for read in doc.ocr.values()})
+    usage = LLMUsage.of([answer.record() for answer in calls]) if calls else None
+    return Result(reading.report, tables, findings, source, usage, __version__, SCHEMA_VERSION)
+
+
+def extract_result(doc: Document, *, llm: str = "never", reader: Reader | None = None) -> Result:
+    """The typed result of a loaded document: `complete(read_rules(doc))`."""
+    return complete(read_rules(doc), llm=llm, reader=reader)
+
+
+def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None = None) -> dict:
+    """The canonical result of a loaded document (see `complete` for `llm` and `reader`)."""
+    return extract_result(doc, llm=llm, reader=reader).to_json()
 
 
 def _llm_text(doc: Document, span: Span, findings: list[Finding]) -> str:
@@ -197,7 +230,7 @@ def _row_keys(cells: list[str]) -> str:
 
 
 def _not_configured(key: str, llm: str, findings: list[Finding]) -> Finding:
-    kinds = sorted({f.kind for f in findings if f.kind in LLM_FINDINGS})
+    kinds = sorted({f.kind for f in findings if f.kind in ASKS_LLM})
     why = "--llm always reads it with the LLM too" if llm == "always" else f"the rules left {', '.join(kinds)} findings"
     return Finding(
         "llm_not_configured",
@@ -328,55 +361,56 @@ def _ocr_findings(table: _Table, reads: dict[str, OcrRead], unread: set[str]) ->
     return out
 
 
-def _provenance(table: _Table, span: Span, by_number: dict[int, Line], doc: Document, printed: Document) -> dict:
-    """Where a table's values were read: its line range and, per cell, the source line and the
-    page (PDF) or table ordinal (HTML, DOCX, PDF) so a reviewer can find the printed number,
-    and which path read it (rules, llm, both, disagreement) when the LLM was asked. `text` is
-    the table's lines as printed ([number, text] pairs), so a review needs no source file."""
-    cells: dict[str, dict] = {}
-    for path, number in table.result.lines.items():
+def _reading(table: _Table, span: Span | None, by_number: dict[int, Line], doc: Document, printed: Document) -> TableReading:
+    """A table as the result holds it: its values and where they were read: its line range and,
+    per cell, the source line and the page (PDF) or table ordinal (HTML, DOCX, PDF) so a
+    reviewer can find the printed number, and which path read it (rules, llm, both,
+    disagreement) when the LLM was asked. `text` is the table's lines as printed, so a review
+    needs no source file."""
+    result = table.result
+    key = result.key
+    reading = TableReading(key, result.shape, table.values, result.found)
+    if not result.found:
+        return reading
+    cells: dict[CellRef, Provenance] = {}
+    for path, number in result.lines.items():
         line = by_number[number]
-        place = {"line": number, "page": line.page, "table": line.table}
-        cells[path.split(".", 1)[1]] = {k: v for k, v in place.items() if v is not None}
-    for path in table.result.split:  # decided by the identities, not by printed boundaries
-        cells.setdefault(path.split(".", 1)[1], {}).update(source="rules", split=True)
+        cells[CellRef(*path.split("."))] = Provenance(number, line.page, line.table)
+    for path in result.split:  # decided by the identities, not by printed boundaries
+        cell = cells.setdefault(CellRef(*path.split(".")), Provenance())
+        cell.source, cell.split = "rules", True
     # A scanned table a person must look at carries, per cell, the picture of where it was read.
     in_review = any(f.needs_review for f in table.findings)
-    for path, read in _ocr_reads(table.result, doc).items():
-        cell = cells[path.split(".", 1)[1]]
-        cell.update(source="ocr", confidence=read.confidence)
-        if read.corrected:
-            cell["corrected"] = True
+    for path, read in _ocr_reads(result, doc).items():
+        cell = cells[CellRef(*path.split("."))]
+        cell.source, cell.confidence, cell.corrected = "ocr", read.confidence, read.corrected
         if in_review or read.suspect:
-            cell["crop"] = read.crop
-    for cell, source in table.sources.items():
-        cells.setdefault(cell, {})["source"] = source
-    pages = sorted({place["page"] for place in cells.values() if "page" in place})
+            cell.crop = read.crop
+    for where, source in table.sources.items():
+        cells.setdefault(CellRef(key, *where.split(".")), Provenance()).source = source
+    pages = sorted({cell.page for cell in cells.values() if cell.page is not None})
     (first, _), (last, _) = span
-    out = {"method": table.method, "lines": f"{first}-{last}"}
-    if pages:
-        out["pages"] = f"{pages[0]}-{pages[-1]}" if len(pages) > 1 else str(pages[0])
-    out["cells"] = cells
+    reading.cells, reading.method, reading.lines = cells, table.method, (first, last)
+    reading.pages = (pages[0], pages[-1]) if pages else None
     # loaders number lines 1, 2, 3…: the table's lines are a slice
-    out["text"] = [
-        [line.number, text]
+    reading.text = [
+        (line.number, text)
         for line in printed.lines[first - 1 : last]
         if first <= line.number <= last and (text := line.pipe_text).strip()
     ]
-    return out
+    return reading
+
+
+def unreadable_result(name: str, message: str, kind: str = "unreadable_input") -> Result:
+    """The `failed` record of an input that is not a report, so a multi-file run loses no input."""
+    tables: dict[str, TableReading | None] = {table.key: None for table in T.TABLES}
+    return Result(ReportInfo(), tables, [Finding(kind, [], message)], {"name": name}, None, __version__, SCHEMA_VERSION,
+                  located=False)  # fmt: skip
 
 
 def unreadable_input(name: str, message: str, kind: str = "unreadable_input") -> dict:
-    """The `failed` record of an input that is not a report, so a multi-file run loses no input."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "report": {"agency": None, "year": None, "template": None},
-        **{table.key: None for table in T.TABLES},
-        "status": "failed",
-        "findings": [Finding(kind, [], message).to_dict()],
-        "source": {"name": name},
-        "gxllm_version": __version__,
-    }
+    """`unreadable_result` as the canonical dict."""
+    return unreadable_result(name, message, kind).to_json()
 
 
 def extract_bytes(

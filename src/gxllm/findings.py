@@ -5,15 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-
 @dataclass(frozen=True)
 class Kind:
-    """A kind of finding, declared once: whether it makes a report need review on its own, and
-    how a reviewer reads its name. The README's findings table lists exactly these (a test says so)."""
+    """A kind of finding, declared once: whether it makes a report need review on its own, how a
+    reviewer reads its name, and whether it means the rules left a table's reading open, so that
+    `--llm auto` asks the LLM for that table. The README's findings table lists exactly these (a
+    test says so)."""
 
     key: str
     review: bool
     label: str  # Chinese, for the review page and report
+    asks_llm: bool = False
 
     @property
     def shown(self) -> str:
@@ -23,10 +25,10 @@ class Kind:
 KINDS = {
     k.key: k
     for k in (
-        Kind("identity", True, "勾稽关系不成立"),
-        Kind("unreadable", True, "无法读取"),
-        Kind("missing", True, "缺失"),
-        Kind("unassigned", True, "无法对应到行"),
+        Kind("identity", True, "勾稽关系不成立", asks_llm=True),
+        Kind("unreadable", True, "无法读取", asks_llm=True),
+        Kind("missing", True, "缺失", asks_llm=True),
+        Kind("unassigned", True, "无法对应到行", asks_llm=True),
         Kind("absent", True, "未找到该表"),
         Kind("absent_optional", False, "未找到表二"),
         Kind("blank", False, "空白单元格"),
@@ -47,6 +49,8 @@ KINDS = {
 }
 # Kinds that never make a report need review on their own.
 INFORMATIONAL = frozenset(k.key for k in KINDS.values() if not k.review)
+# Kinds that leave a table's reading open: `--llm auto` asks the LLM for such a table.
+ASKS_LLM = frozenset(k.key for k in KINDS.values() if k.asks_llm)
 # Kinds whose cells hold no reading at all: identities over them prove nothing.
 UNREAD = ("missing", "unreadable")
 

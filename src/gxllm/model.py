@@ -1,0 +1,167 @@
+"""The result of reading one report, typed: what every stage after extraction works on.
+
+`Result` holds the report's metadata, one `TableReading` per declared table, the findings, the
+LLM usage and the source. Cells are `CellRef`s and line ranges are pairs of numbers here; the
+strings of the canonical JSON ("table.row.column", "73-101") exist only in `result_json`, the
+one place that writes and reads that JSON (`Result.to_json`, `result_json.from_json`).
+
+Cheap on purpose (slotted dataclasses, no pydantic): a result is built for every report in the
+hot path. The pydantic model of the same JSON, for its schema, is in `schema.py` and is imported
+on first use of `model.Report` or `model.json_schema`; `python -m gxllm.model` prints the schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .findings import Finding
+
+if TYPE_CHECKING:
+    from . import template as T
+
+Value = int | float | None
+
+
+class CellRef(NamedTuple):
+    """One cell of one table, by the template's keys; ordered by table, row, column."""
+
+    table: str
+    row: str
+    column: str
+
+
+# Sentinel: a provenance without a `previous` value (None is a value: the cell was blank).
+NO_VALUE: Any = type("NoValue", (), {"__repr__": lambda self: "NO_VALUE"})()
+
+
+@dataclass(slots=True)
+class Provenance:
+    """Where one cell's value came from: the line (and page of a PDF, table ordinal of an HTML,
+    DOCX or PDF) it was printed on, which path read it (rules, llm, both, disagreement, ocr,
+    human), whether the identities split it from glued digits, and for a scan the OCR's
+    confidence and picture. A person's decision adds the value it replaced and their note."""
+
+    line: int | None = None
+    page: int | None = None
+    table: int | None = None
+    source: str | None = None
+    split: bool = False
+    confidence: float | None = None
+    corrected: bool = False
+    crop: Any = None
+    previous: Any = NO_VALUE
+    note: str | None = None
+    # The JSON keeps each key where it was first written: a person's decision on a cell no
+    # path had named writes `source` after `previous`.
+    source_after_previous: bool = False
+    extra: dict | None = None  # keys a newer or older gxllm wrote that this one does not know
+
+
+@dataclass(slots=True)
+class TableReading:
+    """One table of one report: its declared shape, its values (row -> column -> value, with
+    the printed unit beside an amount), and where they were read."""
+
+    key: str
+    shape: T.Shape
+    values: dict[str, dict[str, Any]]
+    found: bool = True
+    cells: dict[CellRef, Provenance] = field(default_factory=dict)
+    method: str | None = None  # rules | llm | rules+llm | human; None: no provenance written
+    lines: tuple[int, int] | None = None  # the first and last line of the table
+    pages: tuple[int, int] | None = None
+    text: list[tuple[int, str]] | None = None  # the table's lines as printed, (number, text)
+
+    def value(self, cell: CellRef) -> Value:
+        return (self.values.get(cell.row) or {}).get(cell.column)
+
+
+@dataclass(slots=True)
+class ReportInfo:
+    agency: str | None = None
+    year: int | None = None
+    template: str | None = None
+
+
+@dataclass(slots=True)
+class LLMUsage:
+    """The LLM calls made for one report (each as `LLMAnswer.record` gives it) and their sums."""
+
+    calls: list[dict]
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+    @classmethod
+    def of(cls, calls: list[dict]) -> LLMUsage:
+        return cls(
+            calls,
+            sum(c.get("input_tokens", 0) for c in calls),
+            sum(c.get("output_tokens", 0) for c in calls),
+            round(sum(c.get("cost", 0.0) for c in calls), 6),
+        )
+
+
+@dataclass(slots=True)
+class Result:
+    """One report as read. `tables` has every declared table in template order; a table is
+    None only in the record of an input that could not be read at all."""
+
+    report: ReportInfo
+    tables: dict[str, TableReading | None]
+    findings: list[Finding]
+    source: dict | None = None  # name, format, encoding, sha256, bytes[, ocr_pages]
+    llm: LLMUsage | None = None
+    version: str | None = None  # gxllm_version
+    schema_version: int | None = None
+    located: bool = True  # writes where its tables were found: table_shapes, tables_absent, provenance
+    report_id: str | None = None  # given by a batch run
+    extra: dict = field(default_factory=dict)  # other top-level keys, kept as they are
+
+    @property
+    def status(self) -> str:
+        """failed: no table found; review: a finding needs a person; else ok."""
+        if not any(t is not None and t.found for t in self.tables.values()):
+            return "failed"
+        return "review" if any(f.needs_review for f in self.findings) else "ok"
+
+    @property
+    def found(self) -> list[TableReading]:
+        return [t for t in self.tables.values() if t is not None and t.found]
+
+    @property
+    def source_name(self) -> str | None:
+        return (self.source or {}).get("name")
+
+    def reading(self, table: str) -> TableReading | None:
+        return self.tables.get(table)
+
+    def value(self, cell: CellRef) -> Value:
+        reading = self.tables.get(cell.table)
+        return reading.value(cell) if reading is not None else None
+
+    def to_json(self) -> dict:
+        """The canonical dict (`../shared/spec/canonical-output.md`)."""
+        from .result_json import to_json
+
+        return to_json(self)
+
+
+def json_schema() -> str:
+    from .schema import json_schema
+
+    return json_schema()
+
+
+def __getattr__(name: str) -> Any:
+    # The pydantic models (`Report` and its parts), built on first use.
+    if name in ("Report", "ReportInfoModel", "FindingModel", "ActiveDisclosure", "Applications", "ReviewsAndLawsuits"):
+        from . import schema
+
+        return getattr(schema, "ReportInfo" if name == "ReportInfoModel" else name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if __name__ == "__main__":
+    print(json_schema(), end="")
