@@ -101,3 +101,12 @@ def test_a_table_the_rules_leave_open_needs_the_llm():
     assert reading.needs_llm and reading.asks_llm("auto")
     assert [key for key, table in reading.tables.items() if table.needs_llm] == ["applications"]
     assert complete(reading, llm="auto").status == "review"  # no reader: noted, not asked
+
+
+def test_results_without_tables_round_trip():
+    for data in (extract_bytes("某某县人民政府2023年政府信息公开工作年度报告\n".encode(), "x.txt"),
+                 unreadable_result("y.pdf", "no text").to_json()):  # fmt: skip
+        result = from_json(data)
+        assert result.status == "failed"
+        assert _dumps(to_json(result)) == _dumps(data)
+        assert from_json(to_json(result)) == result

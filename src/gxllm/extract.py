@@ -27,6 +27,7 @@ from .normalize import normalize_document, squeeze
 from .llm_request import region_text
 from .parse import TableResult, Value, active_disclosure_variant, applications_layout, parse_reviews, parse_table, shown_split
 from .reconcile import reconcile
+from .result_json import shape_of
 from .validate import holding_identities, number, validate
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ def complete(reading: RuleReading, *, llm: str = "never", reader: Reader | None 
         for row, extra in result.extras.items():
             table.values[row].update(extra)
         findings += table.findings
-        tables[key] = _reading(table, reading.spans.get(key), by_number, doc, reading.printed)
+        tables[key] = _reading(table, reading, by_number)
     if not any(t.result.found for t in reading.tables.values()):
         findings.insert(0, Finding("no_table", [], "no 表二, 表三 or 表四 found; is this a 政府信息公开工作年度报告?"))
     source = {
@@ -361,7 +362,7 @@ def _ocr_findings(table: _Table, reads: dict[str, OcrRead], unread: set[str]) ->
     return out
 
 
-def _reading(table: _Table, span: Span | None, by_number: dict[int, Line], doc: Document, printed: Document) -> TableReading:
+def _reading(table: _Table, rules: RuleReading, by_number: dict[int, Line]) -> TableReading:
     """A table as the result holds it: its values and where they were read: its line range and,
     per cell, the source line and the page (PDF) or table ordinal (HTML, DOCX, PDF) so a
     reviewer can find the printed number, and which path read it (rules, llm, both,
@@ -369,9 +370,10 @@ def _reading(table: _Table, span: Span | None, by_number: dict[int, Line], doc: 
     needs no source file."""
     result = table.result
     key = result.key
-    reading = TableReading(key, result.shape, table.values, result.found)
-    if not result.found:
-        return reading
+    if not result.found:  # its null cells in the shape a reader of the JSON finds for them
+        return TableReading(key, shape_of(key, table.values, rules.report.template), table.values, False)
+    doc, span = rules.doc, rules.spans[key]
+    reading = TableReading(key, result.shape, table.values)
     cells: dict[CellRef, Provenance] = {}
     for path, number in result.lines.items():
         line = by_number[number]
@@ -395,7 +397,7 @@ def _reading(table: _Table, span: Span | None, by_number: dict[int, Line], doc: 
     # loaders number lines 1, 2, 3…: the table's lines are a slice
     reading.text = [
         (line.number, text)
-        for line in printed.lines[first - 1 : last]
+        for line in rules.printed.lines[first - 1 : last]
         if first <= line.number <= last and (text := line.pipe_text).strip()
     ]
     return reading

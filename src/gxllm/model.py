@@ -148,6 +148,13 @@ class Result:
         return to_json(self)
 
 
+def report_id(source: str, sha256: str | None) -> str:
+    """A short stable id: the content hash, or for an unreadable input the hash of its name."""
+    import hashlib
+
+    return (sha256 or hashlib.sha256(source.encode("utf-8")).hexdigest())[:16]
+
+
 def json_schema() -> str:
     from .schema import json_schema
 
