@@ -43,12 +43,12 @@ def finding_table(finding: Finding) -> str | None:
     return first.split(".")[0] or None
 
 
-def _range(pair: tuple[int, int]) -> str:
+def line_range(pair: tuple[int, int]) -> str:
     return f"{pair[0]}-{pair[1]}"
 
 
-def _pages(pair: tuple[int, int]) -> str:
-    return _range(pair) if pair[0] != pair[1] else str(pair[0])
+def page_range(pair: tuple[int, int]) -> str:
+    return line_range(pair) if pair[0] != pair[1] else str(pair[0])
 
 
 def _parse_range(text: str) -> tuple[int, int]:
@@ -107,9 +107,9 @@ def provenance_json(cell: Provenance) -> dict:
 def _table_provenance(reading: TableReading) -> dict:
     out: dict[str, Any] = {"method": reading.method}
     if reading.lines is not None:
-        out["lines"] = _range(reading.lines)
+        out["lines"] = line_range(reading.lines)
     if reading.pages is not None:
-        out["pages"] = _pages(reading.pages)
+        out["pages"] = page_range(reading.pages)
     out["cells"] = {f"{ref.row}.{ref.column}": provenance_json(cell) for ref, cell in reading.cells.items()}
     if reading.text is not None:
         out["text"] = [[number, text] for number, text in reading.text]
@@ -219,3 +219,8 @@ def from_json(data: dict) -> Result:
         data.get("report_id"),
         {k: v for k, v in data.items() if k not in _KNOWN},
     )
+
+
+def as_result(result: Result | dict) -> Result:
+    """A result typed: as it is, or read from its canonical dict."""
+    return result if isinstance(result, Result) else from_json(result)
