@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from . import template as T
 from .errors import GxllmError
 from .findings import UNREAD
-from .model import CellRef, Provenance, Result
+from .model import VALUE_KINDS, CellRef, Provenance, Result
 from .result_json import as_result, finding_table, from_json, parse_cell
 from .review import CONFLICT_FIELDS, report_id_of
 from .validate import number, validate
@@ -114,15 +114,10 @@ def _misfit(d: Decision, result: Result | None) -> str | None:
     column = _column(result, d.cell)
     if column is None:
         return f"report {d.report_id} has no cell {d.cell!r}"
-    if d.value is None:
+    rule = VALUE_KINDS[column.kind]
+    if d.value is None or rule.holds(d.value):
         return None
-    if column.kind == "count" and (d.value < 0 or not float(d.value).is_integer()):
-        return f"{d.cell} is a count; {number(d.value)} is not a non-negative whole number"
-    if column.kind == "signed" and not float(d.value).is_integer():
-        return f"{d.cell} is a whole number; {number(d.value)} is not"
-    if column.kind == "money" and d.value < 0:
-        return f"{d.cell} is an amount; {number(d.value)} is negative"
-    return None
+    return rule.refusal.format(cell=d.cell, value=number(d.value))
 
 
 def _column(result: Result, cell: str) -> T.Column | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from . import template as T
 from .document import Document, Line, OcrRead
-from .findings import ASKS_LLM, UNREAD, Finding
+from .findings import ASKS_LLM, UNREAD, Finding, finding
 from .layout import split_cells
 from .load import load
 from .locate import Token, locate, tokenize
@@ -27,7 +27,7 @@ from .normalize import normalize_document, squeeze
 from .llm_request import region_text
 from .parse import TableResult, Value, active_disclosure_variant, applications_layout, parse_reviews, parse_table, shown_split
 from .reconcile import reconcile
-from .result_json import shape_of
+from .result_json import parse_cell, shape_of
 from .validate import holding_identities, number, validate
 
 if TYPE_CHECKING:
@@ -52,8 +52,7 @@ def _report_template(text: str, t2: str | None, t3: str | None, year: int | None
 
 def _absent(table: T.Table, shape: T.Shape) -> TableResult:
     kind = "absent" if table.required else "absent_optional"
-    message = f"{table.number} {table.title} not found in the report; its cells are null"
-    return TableResult(table.key, None, shape.empty_values(), findings=[Finding(kind, [table.key], message)])
+    return TableResult(table.key, None, shape.empty_values(), findings=[finding(kind, [table.key], number=table.number, title=table.title)])
 
 
 Span = tuple[tuple[int, int], tuple[int, int]]  # a table's first and last (line, piece)
@@ -188,7 +187,7 @@ def complete(reading: RuleReading, *, llm: str = "never", reader: Reader | None 
         findings += table.findings
         tables[key] = _reading(table, reading, by_number)
     if not any(t.result.found for t in reading.tables.values()):
-        findings.insert(0, Finding("no_table", [], "no 表二, 表三 or 表四 found; is this a 政府信息公开工作年度报告?"))
+        findings.insert(0, finding("no_table", []))
     source = {
         "name": doc.source.name,
         "format": doc.source.format,
@@ -227,39 +226,27 @@ def _llm_text(doc: Document, span: Span, findings: list[Finding]) -> str:
 
 
 def _row_keys(cells: list[str]) -> str:
-    return " ".join(dict.fromkeys(c.split(".")[1] for c in cells))
+    return " ".join(dict.fromkeys(cell.row for cell in map(parse_cell, cells)))
 
 
 def _not_configured(key: str, llm: str, findings: list[Finding]) -> Finding:
     kinds = sorted({f.kind for f in findings if f.kind in ASKS_LLM})
     why = "--llm always reads it with the LLM too" if llm == "always" else f"the rules left {', '.join(kinds)} findings"
-    return Finding(
-        "llm_not_configured",
-        [],
-        f"{T.TABLE_BY_KEY[key].number}: {why}, but no LLM is configured; "
-        "set OPENAI_API_KEY (and OPENAI_BASE_URL), or use --llm-endpoint local",
-        details={"table": key},
-    )
+    return finding("llm_not_configured", [], number=T.TABLE_BY_KEY[key].number, why=why, details={"table": key})
 
 
 def _apply(table: _Table, answer: LLMAnswer, unread: set[str]) -> None:
     """Fold one LLM answer into a table: reconcile cell by cell, then re-check every identity."""
     shape = table.result.shape
+    title = T.TABLE_BY_KEY[shape.table].number
     if answer.budget:  # not asked (budget.BudgetedReader)
         why = (answer.error or "").removeprefix("not asked: ")
-        message = f"{T.TABLE_BY_KEY[shape.table].number}: not read by the LLM: {why}; the rule values are kept"
-        table.findings.append(Finding("budget", [], message, details={"table": shape.table}))
+        table.findings.append(finding("budget", [], number=title, why=why, details={"table": shape.table}))
         return
     if answer.values is None:
-        table.findings.append(
-            Finding(
-                "llm_failed",
-                [],
-                f"{T.TABLE_BY_KEY[shape.table].number}: the LLM could not read it ({answer.error}); the rule values are kept",
-                details={"table": shape.table}
-                | {k: v for k, v in answer.record().items() if k in ("attempts", "input_tokens", "output_tokens", "last_reply")},
-            )
-        )
+        facts = ("attempts", "input_tokens", "output_tokens", "last_reply")
+        details = {"table": shape.table} | {k: v for k, v in answer.record().items() if k in facts}
+        table.findings.append(finding("llm_failed", [], number=title, error=answer.error, details=details))
         return
     not_splits = _not_splits(table.findings, answer.values)
     refused = {c for f in not_splits for c in f.cells}
@@ -270,7 +257,7 @@ def _apply(table: _Table, answer: LLMAnswer, unread: set[str]) -> None:
     # Rows the rules could not read are now read: their findings stay, as information; the
     # identities are checked again on the merged values.
     kept = [
-        Finding("read_by_llm", f.cells, f"{f.message}; read by the LLM") if f.kind in UNREAD and not refused & set(f.cells) else f
+        finding("read_by_llm", f.cells, message=f.message) if f.kind in UNREAD and not refused & set(f.cells) else f
         for f in table.findings
         if f.kind != "identity"
     ]
@@ -281,20 +268,14 @@ def _not_splits(findings: list[Finding], llm: dict) -> list[Finding]:
     """The LLM's readings of glued rows that are not a split of the printed digits: it changed or
     invented a digit, so its reading is refused and the row stays unread."""
     out = []
-    for finding in findings:
-        run = finding.details.get("run") if finding.kind == "unreadable" else None
+    for glued in findings:
+        run = glued.details.get("run") if glued.kind == "unreadable" else None
         if run is None:
             continue
-        values = [llm[row][column] for row, column in (c.split(".")[1:] for c in finding.cells)]
+        values = [llm[cell.row][cell.column] for cell in map(parse_cell, glued.cells)]
         read = "".join(number(v) for v in values if v is not None)
         if read != re.sub(r"[^\d.\-]", "", run):
-            out.append(
-                Finding(
-                    "llm_unverified",
-                    finding.cells,
-                    f"the LLM read {shown_split(values)}, which is not a split of the printed digits 「{run}」; the cells stay unread",
-                )
-            )
+            out.append(finding("llm_unverified", glued.cells, variant="split", read=shown_split(values), run=run))
     return out
 
 
@@ -340,25 +321,19 @@ def _ocr_findings(table: _Table, reads: dict[str, OcrRead], unread: set[str]) ->
 
     def listed(paths: list[str]) -> str:
         return ", ".join(
-            f"{p.split('.', 1)[1]}={number(values[p.split('.')[1]][p.split('.')[2]])} ({confidence[p]:.2f}"
+            f"{cell.row}.{cell.column}={number(values[cell.row][cell.column])} ({confidence[p]:.2f}"
             f"{', corrected' if p in corrected else ''})"
-            for p in paths
+            for p, cell in zip(paths, map(parse_cell, paths))
         )
 
     out = []
     if open_cells:
-        out.append(Finding(
-            "ocr_low_confidence", open_cells,
-            f"{title}: {len(open_cells)} cell(s) the OCR read with doubt or not at all, and no holding identity "
-            f"confirms: {listed(open_cells)}",
-            details={"table": shape.table, "confidence": {p: confidence[p] for p in open_cells}},
-        ))
+        details = {"table": shape.table, "confidence": {p: confidence[p] for p in open_cells}}
+        out.append(finding("ocr_low_confidence", open_cells, number=title, count=len(open_cells), listed=listed(open_cells),
+                           details=details))  # fmt: skip
     if confirmed:
-        out.append(Finding(
-            "ocr_confirmed", confirmed,
-            f"{title}: {len(confirmed)} cell(s) the OCR read with doubt, confirmed by the identities: {listed(confirmed)}",
-            details={"table": shape.table},
-        ))
+        out.append(finding("ocr_confirmed", confirmed, number=title, count=len(confirmed), listed=listed(confirmed),
+                           details={"table": shape.table}))  # fmt: skip
     return out
 
 
@@ -377,19 +352,19 @@ def _reading(table: _Table, rules: RuleReading, by_number: dict[int, Line]) -> T
     cells: dict[CellRef, Provenance] = {}
     for path, number in result.lines.items():
         line = by_number[number]
-        cells[CellRef(*path.split("."))] = Provenance(number, line.page, line.table)
+        cells[parse_cell(path)] = Provenance(number, line.page, line.table)
     for path in result.split:  # decided by the identities, not by printed boundaries
-        cell = cells.setdefault(CellRef(*path.split(".")), Provenance())
+        cell = cells.setdefault(parse_cell(path), Provenance())
         cell.source, cell.split = "rules", True
     # A scanned table a person must look at carries, per cell, the picture of where it was read.
     in_review = any(f.needs_review for f in table.findings)
     for path, read in _ocr_reads(result, doc).items():
-        cell = cells[CellRef(*path.split("."))]
+        cell = cells[parse_cell(path)]
         cell.source, cell.confidence, cell.corrected = "ocr", read.confidence, read.corrected
         if in_review or read.suspect:
             cell.crop = read.crop
     for where, source in table.sources.items():
-        cells.setdefault(CellRef(key, *where.split(".")), Provenance()).source = source
+        cells.setdefault(parse_cell(f"{key}.{where}"), Provenance()).source = source
     pages = sorted({cell.page for cell in cells.values() if cell.page is not None})
     (first, _), (last, _) = span
     reading.cells, reading.method, reading.lines = cells, table.method, (first, last)

@@ -148,6 +148,35 @@ class Result:
         return to_json(self)
 
 
+@dataclass(frozen=True, slots=True)
+class ValueRule:
+    """What a column of one value kind (`template.ValueKind`) holds, declared once: validate
+    checks read values with it, apply a reviewer's values, and the review page (serialised into
+    its script) what a reviewer types."""
+
+    kind: str
+    whole: bool  # a whole number
+    negative: bool  # may be below zero
+    expected: str  # how a finding names what the value should be
+    refusal: str  # why apply refuses a decided value: a template of {cell} and {value}
+    page_error: str  # why the review page refuses it, as a reviewer reads it
+
+    def holds(self, value: int | float) -> bool:
+        return not ((self.whole and not float(value).is_integer()) or (not self.negative and value < 0))
+
+
+VALUE_KINDS = {
+    rule.kind: rule
+    for rule in (
+        ValueRule("count", True, False, "a non-negative integer", "{cell} is a count; {value} is not a non-negative whole number",
+                  "计数须为非负整数 a count must be a non-negative whole number"),
+        ValueRule("signed", True, True, "an integer", "{cell} is a whole number; {value} is not", "须为整数 must be a whole number"),
+        ValueRule("money", False, False, "a non-negative amount", "{cell} is an amount; {value} is negative",
+                  "金额不能为负 an amount cannot be negative"),
+    )
+}  # fmt: skip
+
+
 def report_id(source: str, sha256: str | None) -> str:
     """A short stable id: the content hash, or for an unreadable input the hash of its name."""
     import hashlib

@@ -40,7 +40,7 @@ def finding_table(finding: Finding) -> str | None:
     if finding.details.get("table"):
         return finding.details["table"]
     first = next(iter(finding.cells), "")
-    return first.split(".")[0] or None
+    return first.partition(".")[0] or None
 
 
 def line_range(pair: tuple[int, int]) -> str:
@@ -202,7 +202,7 @@ def from_json(data: dict) -> Result:
             reading.lines = _parse_range(where["lines"]) if "lines" in where else None
             reading.pages = _parse_range(where["pages"]) if "pages" in where else None
             reading.cells = {
-                CellRef(table.key, *path.split(".", 1)): provenance_of(cell) for path, cell in where.get("cells", {}).items()
+                parse_cell(f"{table.key}.{path}"): provenance_of(cell) for path, cell in where.get("cells", {}).items()
             }
             reading.text = [(number, text) for number, text in where["text"]] if "text" in where else None
         tables[table.key] = reading

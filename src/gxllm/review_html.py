@@ -19,6 +19,7 @@ value) is in short data attributes.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from html import escape
 from . import printed
 from . import template as T
 from .normalize import needs_simplification, normalize_text
-from .model import CellRef, Provenance, ReportInfo, TableReading
+from .model import VALUE_KINDS, CellRef, Provenance, ReportInfo, TableReading
 from .result_json import line_range, page_range
 from .review import KIND_LABELS, Conflict, ReportReview, summary
 from .validate import number
@@ -118,11 +119,9 @@ if(!store)return;
 try{if(x.value.value||x.note.value)store.setItem(x.key,JSON.stringify([x.value.value,x.note.value]));else store.removeItem(x.key)}
 catch(err){}  // full or withdrawn: the page goes on without persistence
 }
-// What each column kind holds, as gxllm.apply checks it.
-var KIND_ERRORS={
-count:function(n){return n<0||n%1?'计数须为非负整数 a count must be a non-negative whole number':''},
-signed:function(n){return n%1?'须为整数 must be a whole number':''},
-money:function(n){return n<0?'金额不能为负 an amount cannot be negative':''}};
+// What each column kind holds, as gxllm.apply checks it (model.VALUE_KINDS).
+var VALUE_KINDS=@VALUE_KINDS@;
+function kindError(n,kind){var k=VALUE_KINDS[kind];return (k.whole&&n%1)||(!k.negative&&n<0)?k.error:''}
 // A reviewer's value as gxllm apply reads it: 12, １２, 1,234, 96171.6, -3, or blank/空/空白 for a
 // cell printed empty. {value} is what the CSV gets ('' undecided), {error} why apply would refuse it.
 function resolve(text,kind){
@@ -130,7 +129,7 @@ var t=text.replace(/[\\uff01-\\uff5e]/g,function(c){return String.fromCharCode(c
 if(!t)return {value:''};
 if(BLANK.indexOf(t.toLowerCase())>=0)return {value:'blank'};
 var n=/^-?(\\d+\\.?\\d*|\\.\\d+)$/.test(t)?parseFloat(t):NaN,
-error=isFinite(n)?KIND_ERRORS[kind](n):'不是数字 not a number: 请写 write 12, 96171.6, blank';
+error=isFinite(n)?kindError(n,kind):'不是数字 not a number: 请写 write 12, 96171.6, blank';
 return error?{error:error}:{value:t};
 }
 function check(x){
@@ -223,7 +222,11 @@ bar.hidden=false;
 d.getElementById('nojs').hidden=true;
 d.documentElement.setAttribute('data-ready',Math.round(performance.now()));
 })();
-"""
+""".replace(
+    "@VALUE_KINDS@",
+    json.dumps({k: {"whole": r.whole, "negative": r.negative, "error": r.page_error} for k, r in VALUE_KINDS.items()},
+               ensure_ascii=False, separators=(",", ":")),
+)  # fmt: skip
 
 
 def render_html(results: list, reviews: list[ReportReview], *, title: str = "gxllm review") -> str:
