@@ -76,29 +76,15 @@ _FINDING_KEYS = frozenset(("kind", "cells", "message", "identity", "reported", "
 
 
 def provenance_json(cell: Provenance) -> dict:
-    out: dict[str, Any] = {}
-    if cell.line is not None:
-        out["line"] = cell.line
-    if cell.page is not None:
-        out["page"] = cell.page
-    if cell.table is not None:
-        out["table"] = cell.table
-    if cell.source is not None and not cell.source_after_previous:
-        out["source"] = cell.source
-    if cell.split:
-        out["split"] = True
-    if cell.confidence is not None:
-        out["confidence"] = cell.confidence
-    if cell.corrected:
-        out["corrected"] = True
-    if cell.crop is not None:
-        out["crop"] = cell.crop
-    if cell.previous is not NO_VALUE:
-        out["previous"] = cell.previous
-    if cell.source is not None and cell.source_after_previous:
-        out["source"] = cell.source
-    if cell.note is not None:
-        out["note"] = cell.note
+    """A cell's provenance, each key where gxllm first writes it."""
+    late = cell.source_after_previous
+    pairs = (
+        ("line", cell.line), ("page", cell.page), ("table", cell.table), ("source", None if late else cell.source),
+        ("split", cell.split or None), ("confidence", cell.confidence), ("corrected", cell.corrected or None),
+        ("crop", cell.crop), ("previous", cell.previous), ("source", cell.source if late else None), ("note", cell.note),
+    )  # fmt: skip
+    # None is "not written", except as the previous value: that one is NO_VALUE when there is none.
+    out = {k: v for k, v in pairs if v is not NO_VALUE and (v is not None or k == "previous")}
     if cell.extra:
         out.update(cell.extra)
     return out
@@ -138,12 +124,8 @@ def to_json(result: Result) -> dict:
         usage = result.llm
         out["llm"] = {"calls": usage.calls, "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
                       "cost": usage.cost}  # fmt: skip
-    if result.source is not None:
-        out["source"] = result.source
-    if result.version is not None:
-        out["gxllm_version"] = result.version
-    if result.report_id is not None:
-        out["report_id"] = result.report_id
+    tail = (("source", result.source), ("gxllm_version", result.version), ("report_id", result.report_id))
+    out.update((key, value) for key, value in tail if value is not None)
     out.update(result.extra)
     return out
 
