@@ -26,8 +26,26 @@ def cell_path(cell: CellRef) -> str:
 
 def parse_cell(path: str) -> CellRef | None:
     """The cell a "table.row.column" path names; None for anything else (a table key, "")."""
-    parts = path.split(".")
-    return CellRef(*parts) if len(parts) == 3 else None
+    cell = _CELLS.get(path)
+    if cell is None:
+        parts = path.split(".")
+        if len(parts) != 3:
+            return None
+        cell = _CELLS[path] = CellRef(*parts)
+    return cell
+
+
+def _row_column(cell: CellRef) -> str:
+    """A cell's key in its table's provenance: "row.column"."""
+    key = _KEYS.get(cell)
+    if key is None:
+        key = _KEYS[cell] = f"{cell.row}.{cell.column}"
+    return key
+
+
+# Every report names the same few hundred cells: each path is split (and each key joined) once.
+_CELLS: dict[str, CellRef] = {}
+_KEYS: dict[CellRef, str] = {}
 
 
 def finding_cells(finding: Finding) -> list[CellRef]:
@@ -76,15 +94,31 @@ _FINDING_KEYS = frozenset(("kind", "cells", "message", "identity", "reported", "
 
 
 def provenance_json(cell: Provenance) -> dict:
-    """A cell's provenance, each key where gxllm first writes it."""
-    late = cell.source_after_previous
-    pairs = (
-        ("line", cell.line), ("page", cell.page), ("table", cell.table), ("source", None if late else cell.source),
-        ("split", cell.split or None), ("confidence", cell.confidence), ("corrected", cell.corrected or None),
-        ("crop", cell.crop), ("previous", cell.previous), ("source", cell.source if late else None), ("note", cell.note),
-    )  # fmt: skip
-    # None is "not written", except as the previous value: that one is NO_VALUE when there is none.
-    out = {k: v for k, v in pairs if v is not NO_VALUE and (v is not None or k == "previous")}
+    """A cell's provenance, each key where gxllm first writes it (an `if` a key: this runs for
+    every cell of every report)."""
+    out: dict[str, Any] = {}
+    if cell.line is not None:
+        out["line"] = cell.line
+    if cell.page is not None:
+        out["page"] = cell.page
+    if cell.table is not None:
+        out["table"] = cell.table
+    if cell.source is not None and not cell.source_after_previous:
+        out["source"] = cell.source
+    if cell.split:
+        out["split"] = True
+    if cell.confidence is not None:
+        out["confidence"] = cell.confidence
+    if cell.corrected:
+        out["corrected"] = True
+    if cell.crop is not None:
+        out["crop"] = cell.crop
+    if cell.previous is not NO_VALUE:
+        out["previous"] = cell.previous
+    if cell.source is not None and cell.source_after_previous:
+        out["source"] = cell.source
+    if cell.note is not None:
+        out["note"] = cell.note
     if cell.extra:
         out.update(cell.extra)
     return out
@@ -96,7 +130,7 @@ def _table_provenance(reading: TableReading) -> dict:
         out["lines"] = line_range(reading.lines)
     if reading.pages is not None:
         out["pages"] = page_range(reading.pages)
-    out["cells"] = {f"{ref.row}.{ref.column}": provenance_json(cell) for ref, cell in reading.cells.items()}
+    out["cells"] = {_row_column(ref): provenance_json(cell) for ref, cell in reading.cells.items()}
     if reading.text is not None:
         out["text"] = [[number, text] for number, text in reading.text]
     return out
