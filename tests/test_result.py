@@ -110,3 +110,22 @@ def test_results_without_tables_round_trip():
         assert result.status == "failed"
         assert _dumps(to_json(result)) == _dumps(data)
         assert from_json(to_json(result)) == result
+
+
+def test_a_batch_continues_the_rule_reading_with_the_llm_without_reading_the_file_again(tmp_path, capsys, monkeypatch):
+    from fake_openai import FakeOpenAI, tool_call_reply
+    from test_batch import ANSWER, garbled_copies, llm_settings
+
+    import gxllm.load
+    from gxllm.cli import main
+
+    garbled_copies(tmp_path / "in", 3)
+    reads = []
+    read_input = gxllm.load.read_input
+    monkeypatch.setattr(gxllm.load, "read_input", lambda path: reads.append(path) or read_input(path))
+    with FakeOpenAI(default=lambda request: tool_call_reply(ANSWER)) as fake:
+        main(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "run"), "--workers", "1", "-q", *llm_settings(fake)])
+    capsys.readouterr()
+    results = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").open(encoding="utf-8")]
+    assert len(results) == 3 and all(len(r["llm"]["calls"]) == 1 for r in results)
+    assert sorted(reads) == sorted(str(p) for p in (tmp_path / "in").iterdir())  # each file read once
