@@ -17,5 +17,9 @@ class NoTextLayerError(InputError):
     kind = "no_text_layer"
 
 
+class BudgetError(GxllmError, ValueError):
+    """A budget that cannot be kept: a negative cap, or a cost cap on a model without a price."""
+
+
 class LocalModelError(GxllmError):
     """The local model cannot be installed or served (missing extra, not installed, bad download, server down)."""
