@@ -1,4 +1,4 @@
-"""The hard LLM budget (budget.py): reservations at the worst case, settled at the real cost,
+"""The hard LLM budget (llm/budget.py): reservations at the worst case, settled at the real cost,
 never crossing a cap, from many threads, against a fake server that bills every call."""
 
 import json
@@ -13,11 +13,12 @@ import pytest
 from fake_openai import FakeOpenAI, Reply, content_reply, error_reply, tool_call_reply
 
 from gxllm import template as T
-from gxllm.budget import Budget, BudgetedReader
 from gxllm.cli import main
 from gxllm.errors import BudgetError
 from gxllm.extract import extract_bytes
-from gxllm.llm_client import ENVELOPE_BYTES, LLMAnswer, RequestMeter, RequestStopped, ResponseCache, TableReader
+from gxllm.llm.budget import Budget, BudgetedReader
+from gxllm.llm.client import ENVELOPE_BYTES, RequestMeter, RequestStopped, ResponseCache, TableReader
+from gxllm.llm.request import LLMAnswer
 from gxllm.settings import load_settings
 
 T3 = T.applications_shape("2021", False)
@@ -128,7 +129,7 @@ def test_settling_more_than_reserved_is_recorded_and_logged():
     seen: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = seen.append  # type: ignore[method-assign]
-    logger = logging.getLogger("gxllm.budget")
+    logger = logging.getLogger("gxllm.llm.budget")
     logger.addHandler(handler)
     try:
         budget = Budget(1.0)

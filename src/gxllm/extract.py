@@ -17,17 +17,17 @@ from . import template as T
 from .document import Document, Line, OcrRead
 from .findings import UNREAD, Finding
 from .layout import split_cells
+from .llm.request import region_text
 from .load import load
 from .locate import Token, locate, tokenize
 from .metadata import find_agency, find_year
 from .normalize import normalize_document, squeeze
-from .llm_request import region_text
 from .parse import TableResult, Value, active_disclosure_variant, applications_layout, parse_reviews, parse_table, shown_split
 from .reconcile import reconcile
 from .validate import holding_identities, number, validate
 
 if TYPE_CHECKING:
-    from .llm_client import LLMAnswer
+    from .llm.request import LLMAnswer
 
 SCHEMA_VERSION = 1
 
@@ -86,7 +86,7 @@ def _parse_all(tokens: list[Token], text: str, year: int | None) -> tuple[dict[s
 
 
 # A callable that reads one table with an LLM: (shape, table text) -> LLMAnswer. Injected so
-# that this module stays free of I/O; `llm_client.TableReader.read` is the real one.
+# that this module stays free of I/O; `llm.client.TableReader.read` is the real one.
 Reader = Callable[[T.Shape, str], "LLMAnswer"]
 LLM_FINDINGS = ("unreadable", "missing", "unassigned", "identity")  # what makes `auto` ask the LLM
 

@@ -21,10 +21,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import template as T
-from .errors import BudgetError
-from .llm_client import LLMAnswer, RequestMeter, TableReader
-from .settings import LOCAL, LLMSettings
+from .. import template as T
+from ..errors import BudgetError
+from ..settings import LOCAL, LLMSettings
+from .client import RequestMeter, TableReader
+from .request import LLMAnswer
 
 log = logging.getLogger(__name__)
 

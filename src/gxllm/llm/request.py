@@ -8,11 +8,12 @@ the response-cache key, so editing the prompt means bumping the file name.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
 
-from . import template as T
-from .document import Line
+from .. import template as T
+from ..document import Line
 
 if TYPE_CHECKING:  # pydantic loads only when a request is built: a rules-only run never needs it
     from pydantic import BaseModel
@@ -22,6 +23,31 @@ PROMPT_VERSION = PROMPT_FILE.removesuffix(".md")
 
 Number = Optional[Union[int, float]]
 TableValues = dict[str, dict[str, Number]]
+
+
+@dataclass
+class LLMAnswer:
+    """One table as the LLM read it (`values`, None when it failed or was not asked), with what the
+    call took: tokens, cost, attempts, seconds; `error` says why there are no values."""
+
+    table: str
+    model: str
+    mode: str
+    values: TableValues | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    attempts: int = 0
+    seconds: float = 0.0
+    cached: bool = False
+    error: str | None = None
+    last_reply: str | None = None
+    budget: bool = False  # not asked: the budget would be exceeded (budget.BudgetedReader)
+
+    def record(self) -> dict:
+        """What the result shows of this call (values are in the tables themselves)."""
+        out = {k: v for k, v in asdict(self).items() if k != "values" and not (k == "budget" and not v)}
+        return {k: v for k, v in out.items() if v is not None}
 
 
 def _without_titles(schema: dict[str, Any]) -> None:
