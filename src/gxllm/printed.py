@@ -96,7 +96,7 @@ def _column_label(column: T.Column, amount_unit: str | None) -> str:
     return column.label + (f"(单位:{amount_unit})" if column.unit_key and amount_unit else "")
 
 
-def _active_disclosure(shape: T.Shape, amount_unit: str | None) -> Grid:
+def _article_groups(shape: T.Shape, amount_unit: str | None) -> Grid:
     width = 1 + max(len(r.columns) for r in shape.rows)
     rows: list[list[GridCell]] = []
     last_article = None
@@ -116,7 +116,7 @@ def _active_disclosure(shape: T.Shape, amount_unit: str | None) -> Grid:
     return width, rows
 
 
-def _applications(shape: T.Shape, amount_unit: str | None) -> Grid:
+def _applicants(shape: T.Shape, amount_unit: str | None) -> Grid:
     columns = shape.columns
     width = 3 + len(columns)
     organisations = columns[1:-1]
@@ -152,7 +152,7 @@ def _applications(shape: T.Shape, amount_unit: str | None) -> Grid:
     return width, rows
 
 
-def _reviews(shape: T.Shape, amount_unit: str | None) -> Grid:
+def _one_row(shape: T.Shape, amount_unit: str | None) -> Grid:
     groups, columns = shape.rows, shape.columns
     lawsuit, direct = groups[1].label.split("·")
     after = groups[2].label.split("·")[1]
@@ -174,4 +174,4 @@ def _rows(shape: T.Shape, amount_unit: str | None) -> Grid:
 
 
 # The printed layouts a table can declare (`Table.printed`).
-LAYOUTS = {"article_groups": _active_disclosure, "applicants": _applications, "one_row": _reviews, "rows": _rows}
+LAYOUTS = {"article_groups": _article_groups, "applicants": _applicants, "one_row": _one_row, "rows": _rows}
