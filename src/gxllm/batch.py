@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -38,10 +37,10 @@ from . import __version__
 from . import template as T
 from .errors import GxllmError, InputError
 from .findings import INFORMATIONAL, Finding
-from .journal import Carry, Entry, Journal, carry_of, entry, report_id
+from .journal import Entry, Journal, carry_of, entry, report_id
 from .llm.request import PROMPT_VERSION
-from .normalize import normalize_text, squeeze
 from .results_io import json_text, write_outputs
+from .validate import check_cross_year
 
 if TYPE_CHECKING:
     from .apply import Decision
@@ -317,56 +316,11 @@ def _with_llm(item: Work, options: BatchOptions, reader, finished: queue.Queue) 
 
 # --- across reports -----------------------------------------------------------------------------
 
-_AGENCY_NOISE = re.compile(r"人民|[()（）\s·、,，]")
-
-
-def agency_key(name: str | None) -> str | None:
-    """An agency name with the small differences between reports removed (人民, brackets, spaces)."""
-    return _AGENCY_NOISE.sub("", squeeze(normalize_text(name))) if name else None
-
-
-def _same_agency(a: str, b: str) -> bool:
-    return a == b or (min(len(a), len(b)) >= 4 and (a.endswith(b) or b.endswith(a)))
-
 
 def cross_year(results: Iterable[dict]) -> dict[str, list[Finding]]:
-    """Findings per report id where 二、上年结转 of year N ≠ 四、结转下年度继续办理 of year N−1
-    for the same agency, on both reports."""
-    return _cross_year(carry for carry in map(carry_of, results) if carry)
-
-
-def _cross_year(carries: Iterable[Carry]) -> dict[str, list[Finding]]:
-    """`cross_year` over what it reads of each report (`carry_of` a result, or the journal's `carries`)."""
-    by_year: dict[int, list[tuple[str, Carry]]] = {}
-    for carry in carries:
-        key = agency_key(carry.agency)
-        if key:
-            by_year.setdefault(carry.year, []).append((key, carry))
-    found: dict[str, list[Finding]] = {}
-    for year, reports in by_year.items():
-        for key, later in reports:
-            for other_key, earlier in by_year.get(year - 1, []):
-                if not _same_agency(key, other_key):
-                    continue
-                _compare(earlier, later, year, found)
-    return found
-
-
-def _compare(earlier: Carry, later: Carry, year: int, found: dict[str, list[Finding]]) -> None:
-    before, now = earlier.carried_forward, later.carried_over
-    for column in T.APPLICANT_COLUMNS + (T.SUBTOTAL_COLUMN, T.TOTAL_COLUMN):
-        a, b = before.get(column.key), now.get(column.key)
-        if a is None or b is None or a == b:
-            continue
-        message = (
-            f"cross-year {column.label}: 二、上年结转 of {year} ({later.name}) is {b}, "
-            f"四、结转下年度继续办理 of {year - 1} ({earlier.name}) is {a}"
-        )
-        for carry, row in ((later, "carried_over"), (earlier, "carried_forward")):
-            found.setdefault(carry.report_id, []).append(
-                Finding("cross_year", [f"applications.{row}.{column.key}"], message,
-                        details={"this_year": b, "previous_year": a})  # fmt: skip
-            )
+    """Findings per report id where a cell the template carries over (二、上年结转 of year N,
+    四、结转下年度继续办理 of year N−1) differs for the same agency, on both reports."""
+    return check_cross_year(carry for carry in map(carry_of, results) if carry)
 
 
 def refresh_cross_year(results: list[dict]) -> tuple[list[dict], int]:
@@ -397,7 +351,7 @@ def _set_cross_year(result: dict, findings: list[Finding]) -> bool:
 def apply_cross_year(journal: Journal) -> int:
     """The cross-year check over everything the journal holds, from its tables (agency, year and
     结转 cells), stored; only the reports whose findings change are read. Returns the mismatches."""
-    found = _cross_year(journal.carries())
+    found = check_cross_year(journal.carries())
     touched = sorted(journal.ids_with("cross_year") | set(found))
     results = (journal.result(rid) for rid in touched)
     journal.update_all(result for result in results if _set_cross_year(result, found.get(result["report_id"], [])))

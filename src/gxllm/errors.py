@@ -11,6 +11,10 @@ class InputError(GxllmError):
     kind = "unreadable_input"  # the finding kind of the `failed` record a batch keeps for it
 
 
+class TemplateError(GxllmError):
+    """A table or shape the template does not declare."""
+
+
 class NoTextLayerError(InputError):
     """A scanned PDF: pages of images, no text to read until it is OCRed."""
 

@@ -67,7 +67,7 @@ def _columns(shape: T.Shape, row: T.Row) -> str:
 
 
 @lru_cache(maxsize=None)
-def response_model(shape: T.Shape) -> type[BaseModel]:
+def response_model(shape: T.Shape, template: T.Template = T.NATIONAL) -> type[BaseModel]:
     """One field per row key: a list of exactly as many numbers (or nulls) as the row has columns.
 
     Field descriptions are the printed row labels; the column order is said once in the request
@@ -84,7 +84,7 @@ def response_model(shape: T.Shape) -> type[BaseModel]:
         cells = Annotated[list[cell], Field(min_length=width, max_length=width)]
         label = row.label if shape.columns else f"{row.label} {_columns(shape, row)}"
         fields[row.key] = (cells, Field(..., description=label))
-    title = T.TABLE_BY_KEY[shape.table]
+    title = template.table(shape.table)
     return create_model(
         f"{shape.table}_{shape.variant}_{len(shape.columns)}",
         __config__=ConfigDict(extra="forbid", title=shape.table, json_schema_extra=_without_titles),
@@ -98,8 +98,8 @@ def region_text(lines: list[Line]) -> str:
     return "\n".join(line.pipe_text for line in lines if line.cells)
 
 
-def messages(shape: T.Shape, text: str) -> list[dict[str, str]]:
-    table = T.TABLE_BY_KEY[shape.table]
+def messages(shape: T.Shape, text: str, template: T.Template = T.NATIONAL) -> list[dict[str, str]]:
+    table = template.table(shape.table)
     columns = f"Columns of every row, in order: {_columns(shape, shape.rows[0])}\n" if shape.columns else ""
     return [
         {"role": "system", "content": instruction()},
