@@ -19,32 +19,37 @@ from . import template as T
 from .document import Document, Line, OcrRead
 from .findings import ASKS_LLM, UNREAD, Finding, finding
 from .layout import split_cells
+from .llm.request import region_text
 from .load import load
 from .locate import Token, locate, tokenize
 from .metadata import find_agency, find_year
 from .model import CellRef, LLMUsage, Provenance, ReportInfo, Result, TableReading
 from .normalize import normalize_document, squeeze
-from .llm_request import region_text
-from .parse import TableResult, Value, active_disclosure_variant, applications_layout, parse_reviews, parse_table, shown_split
+from .parse import READERS, TableResult, Value, detected_shape, shown_split
 from .reconcile import reconcile
 from .result_json import parse_cell, shape_of
 from .validate import holding_identities, number, validate
 
 if TYPE_CHECKING:
-    from .llm_client import LLMAnswer
+    from .llm.request import LLMAnswer
 
 SCHEMA_VERSION = 1
 
 
-def _report_template(text: str, t2: str | None, t3: str | None, year: int | None) -> str | None:
-    """表二 says it best; then the cited 通知; then 表三's (六) rows; then the year."""
-    if t2:
-        return t2
-    for variant, citation in T.TEMPLATE_CITATIONS.items():
+def _report_template(text: str, template: T.Template, detected: dict[str, T.Shape], year: int | None) -> str | None:
+    """The tables whose shape says it best (表二); then the cited 通知; then the tables that hint
+    at it (表三's (六) rows); then the year."""
+
+    def told(evidence: str) -> str | None:
+        return next((detected[t.key].variant for t in template.tables if t.evidence == evidence and t.key in detected), None)
+
+    if variant := told("strong"):
+        return variant
+    for variant, citation in template.citations:
         if re.search(citation, text):
             return variant
-    if t3:
-        return t3
+    if variant := told("weak"):
+        return variant
     if year:
         return "2021" if year >= 2021 else "2019" if year >= 2019 else None
     return None
@@ -58,38 +63,35 @@ def _absent(table: T.Table, shape: T.Shape) -> TableResult:
 Span = tuple[tuple[int, int], tuple[int, int]]  # a table's first and last (line, piece)
 
 
-def _parse_all(tokens: list[Token], text: str, year: int | None) -> tuple[dict[str, TableResult], dict[str, Span], str | None]:
-    regions = locate(tokens)
-    t2_variant = active_disclosure_variant(tokens, regions["active_disclosure"]) if "active_disclosure" in regions else None
-    t3_layout = applications_layout(tokens, regions["applications"]) if "applications" in regions else None
-    template = _report_template(text, t2_variant, t3_layout[0] if t3_layout else None, year)
-    fallback = template or "2021"
-    shapes = {
-        "active_disclosure": T.active_disclosure_shape(t2_variant or fallback),
-        "applications": T.applications_shape(*(t3_layout or (fallback, False))),
-        "reviews_and_lawsuits": T.REVIEWS_SHAPE,
+def _parse_all(
+    tokens: list[Token], text: str, year: int | None, template: T.Template
+) -> tuple[dict[str, TableResult], dict[str, Span], str | None]:
+    regions = locate(tokens, template)
+    detected = {
+        table.key: shape
+        for table in template.tables
+        if table.key in regions and (shape := detected_shape(table, tokens, regions[table.key])) is not None
     }
+    variant = _report_template(text, template, detected, year)
     results: dict[str, TableResult] = {}
-    for table in T.TABLES:
+    for table in template.tables:
         region = regions.get(table.key)
-        shape = shapes[table.key]
+        shape = detected.get(table.key) or table.default_shape(variant or "2021")
         if region is None:
             results[table.key] = _absent(table, shape)
-        elif table.key == "reviews_and_lawsuits":
-            results[table.key] = parse_reviews(tokens, region)
-        else:
-            results[table.key] = parse_table(table.key, shape, tokens, region)
-        result = results[table.key]
-        if result.found and not result.lines and all(f.kind == "missing" for f in result.findings):
+            continue
+        result = READERS[table.read](table, shape, tokens, region)
+        if not result.lines and all(f.kind == "missing" for f in result.findings):
             # A heading followed by prose, not a table. (Labels with unreadable values stay:
             # a flattened table is there, just not readable by the rules.)
-            results[table.key] = _absent(table, shape)
+            result = _absent(table, shape)
+        results[table.key] = result
     spans = {key: (tokens[r.start].place, tokens[r.end - 1].place) for key, r in regions.items() if results[key].found}
-    return results, spans, template
+    return results, spans, variant
 
 
 # A callable that reads one table with an LLM: (shape, table text) -> LLMAnswer. Injected so
-# that this module stays free of I/O; `llm_client.TableReader.read` is the real one.
+# that this module stays free of I/O; `llm.client.TableReader.read` is the real one.
 Reader = Callable[[T.Shape, str], "LLMAnswer"]
 
 
@@ -117,6 +119,7 @@ class RuleReading:
     report: ReportInfo
     spans: dict[str, Span]  # the found tables' first and last (line, piece)
     tables: dict[str, RuleTable]
+    template: T.Template
 
     @property
     def needs_llm(self) -> bool:
@@ -129,13 +132,14 @@ class RuleReading:
         return llm == "auto" and self.needs_llm
 
 
-def read_rules(doc: Document) -> RuleReading:
-    """The rule path of a loaded document: normalise, split, locate, parse, verify. Pure."""
+def read_rules(doc: Document, template: T.Template = T.NATIONAL) -> RuleReading:
+    """The rule path of a loaded document: normalise, split, locate, parse, verify. Pure.
+    `template`: the tables to find and read (the national template unless another is given)."""
     printed = doc
     doc = split_cells(normalize_document(doc))
     lines = [squeeze(line.text) for line in doc.lines]
     year = find_year(lines)
-    results, spans, template = _parse_all(tokenize(doc), "\n".join(lines), year)
+    results, spans, variant = _parse_all(tokenize(doc), "\n".join(lines), year, template)
     tables = {}
     for key, result in results.items():
         findings = list(result.findings)
@@ -143,7 +147,7 @@ def read_rules(doc: Document) -> RuleReading:
         if result.found:
             findings += validate(key, result.shape, result.values, unread)
         tables[key] = RuleTable(result, findings, unread)
-    return RuleReading(printed, doc, ReportInfo(find_agency(lines), year, template), spans, tables)
+    return RuleReading(printed, doc, ReportInfo(find_agency(lines), year, variant), spans, tables, template)
 
 
 @dataclass
@@ -187,7 +191,8 @@ def complete(reading: RuleReading, *, llm: str = "never", reader: Reader | None 
         findings += table.findings
         tables[key] = _reading(table, reading, by_number)
     if not any(t.result.found for t in reading.tables.values()):
-        findings.insert(0, finding("no_table", []))
+        *others, last = [t.number for t in reading.template.tables]
+        findings.insert(0, finding("no_table", [], names=f"{', '.join(others)} or {last}" if others else last))
     source = {
         "name": doc.source.name,
         "format": doc.source.format,
@@ -198,17 +203,21 @@ def complete(reading: RuleReading, *, llm: str = "never", reader: Reader | None 
     if doc.ocr:  # the scanned pages the OCR found text on
         source["ocr_pages"] = len({read.page for read in doc.ocr.values()})
     usage = LLMUsage.of([answer.record() for answer in calls]) if calls else None
-    return Result(reading.report, tables, findings, source, usage, __version__, SCHEMA_VERSION)
+    return Result(reading.report, tables, findings, source, usage, __version__, SCHEMA_VERSION, template=reading.template)
 
 
-def extract_result(doc: Document, *, llm: str = "never", reader: Reader | None = None) -> Result:
-    """The typed result of a loaded document: `complete(read_rules(doc))`."""
-    return complete(read_rules(doc), llm=llm, reader=reader)
+def extract_result(
+    doc: Document, *, llm: str = "never", reader: Reader | None = None, template: T.Template = T.NATIONAL
+) -> Result:
+    """The typed result of a loaded document: `complete(read_rules(doc, template))`."""
+    return complete(read_rules(doc, template), llm=llm, reader=reader)
 
 
-def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None = None) -> dict:
-    """The canonical result of a loaded document (see `complete` for `llm` and `reader`)."""
-    return extract_result(doc, llm=llm, reader=reader).to_json()
+def extract_document(
+    doc: Document, *, llm: str = "never", reader: Reader | None = None, template: T.Template = T.NATIONAL
+) -> dict:
+    """The canonical result of a loaded document (see `read_rules` and `complete`)."""
+    return extract_result(doc, llm=llm, reader=reader, template=template).to_json()
 
 
 def _llm_text(doc: Document, span: Span, findings: list[Finding]) -> str:
@@ -346,7 +355,7 @@ def _reading(table: _Table, rules: RuleReading, by_number: dict[int, Line]) -> T
     result = table.result
     key = result.key
     if not result.found:  # its null cells in the shape a reader of the JSON finds for them
-        return TableReading(key, shape_of(key, table.values, rules.report.template), table.values, False)
+        return TableReading(key, shape_of(key, table.values, rules.report.template, rules.template), table.values, False)
     doc, span = rules.doc, rules.spans[key]
     reading = TableReading(key, result.shape, table.values)
     cells: dict[CellRef, Provenance] = {}
@@ -391,7 +400,13 @@ def unreadable_input(name: str, message: str, kind: str = "unreadable_input") ->
 
 
 def extract_bytes(
-    data: bytes, name: str, *, encoding: str | None = None, llm: str = "never", reader: Reader | None = None
+    data: bytes,
+    name: str,
+    *,
+    encoding: str | None = None,
+    llm: str = "never",
+    reader: Reader | None = None,
+    template: T.Template = T.NATIONAL,
 ) -> dict:
     """Extract one report from its bytes. Raises `InputError` for input that is not a report."""
-    return extract_document(load(data, name, encoding), llm=llm, reader=reader)
+    return extract_document(load(data, name, encoding), llm=llm, reader=reader, template=template)

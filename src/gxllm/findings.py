@@ -56,7 +56,7 @@ KINDS = {
         Kind("ocr_confirmed", False, "OCR存疑但勾稽关系成立",
              messages={"": "{number}: {count} cell(s) the OCR read with doubt, confirmed by the identities: {listed}"}),
         Kind("no_table", True, "未找到任何表",
-             messages={"": "no 表二, 表三 or 表四 found; is this a 政府信息公开工作年度报告?"}),
+             messages={"": "no {names} found; is this a 政府信息公开工作年度报告?"}),
         Kind("unreadable_input", True, "无法读取的文件"),
         Kind("no_text_layer", True, "扫描件无文字层"),
     )

@@ -13,12 +13,10 @@ on first use of `model.Report` or `model.json_schema`; `python -m gxllm.model` p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
+from . import template as T
 from .findings import Finding
-
-if TYPE_CHECKING:
-    from . import template as T
 
 Value = int | float | None
 
@@ -118,6 +116,7 @@ class Result:
     located: bool = True  # writes where its tables were found: table_shapes, tables_absent, provenance
     report_id: str | None = None  # given by a batch run
     extra: dict = field(default_factory=dict)  # other top-level keys, kept as they are
+    template: T.Template = T.NATIONAL  # the tables it was read with
 
     @property
     def status(self) -> str:
@@ -184,18 +183,19 @@ def report_id(source: str, sha256: str | None) -> str:
     return (sha256 or hashlib.sha256(source.encode("utf-8")).hexdigest())[:16]
 
 
-def json_schema() -> str:
+def json_schema(*template: T.Template) -> str:
+    """The JSON schema of a report (`schema.json_schema`)."""
     from .schema import json_schema
 
-    return json_schema()
+    return json_schema(*template)
 
 
 def __getattr__(name: str) -> Any:
-    # The pydantic models (`Report` and its parts), built on first use.
-    if name in ("Report", "ReportInfoModel", "FindingModel", "ActiveDisclosure", "Applications", "ReviewsAndLawsuits"):
+    # The pydantic model (`Report`, `report_model`, `FindingModel`), built on first use.
+    if name in ("Report", "report_model", "FindingModel"):
         from . import schema
 
-        return getattr(schema, "ReportInfo" if name == "ReportInfoModel" else name)
+        return getattr(schema, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

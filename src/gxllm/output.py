@@ -31,10 +31,10 @@ def to_jsonl(result: dict) -> str:
     return json.dumps(result, ensure_ascii=False) + "\n"
 
 
-def shape_of(result: dict, table: str) -> T.Shape:
+def shape_of(result: dict, table: str, template: T.Template = T.NATIONAL) -> T.Shape:
     """The declared shape of one table of a result in JSON (by its variant, rows and columns)."""
     variant = result.get("table_shapes", {}).get(table) or result["report"].get("template")
-    return _shape_of(table, result.get(table) or {}, variant)
+    return _shape_of(table, result.get(table) or {}, variant, template)
 
 
 class CellRecord(NamedTuple):
@@ -54,7 +54,7 @@ class CellRecord(NamedTuple):
 def cell_records(result: Result) -> Iterator[CellRecord]:
     """One record per cell the result holds, in template order, with the Chinese labels."""
     flagged = {c for f in result.findings if f.kind not in NOT_FLAGGING for c in finding_cells(f)}
-    for table in T.TABLES:
+    for table in result.template.tables:
         reading = result.tables.get(table.key)
         if reading is None:
             continue

@@ -149,7 +149,7 @@ def to_json(result: Result) -> dict:
     out["findings"] = [f.to_dict() for f in result.findings]
     found = result.found
     if result.located:
-        out["table_shapes"] = {t.key: t.shape.variant for t in found if t.key != "reviews_and_lawsuits"}
+        out["table_shapes"] = {t.key: t.shape.variant for t in found if len(result.template.table(t.key).shapes) > 1}
         out["tables_absent"] = [k for k, t in result.tables.items() if t is None or not t.found]
     described = [t for t in result.tables.values() if t is not None and t.method is not None]
     if result.located or described:
@@ -168,7 +168,7 @@ def to_json(result: Result) -> dict:
 
 _KNOWN = frozenset(
     ("schema_version", "report", "status", "findings", "table_shapes", "tables_absent", "provenance", "llm", "source",
-     "gxllm_version", "report_id", *T.TABLE_BY_KEY)
+     "gxllm_version", "report_id")
 )  # fmt: skip
 
 
@@ -184,14 +184,15 @@ def provenance_of(data: dict) -> Provenance:
     )  # fmt: skip
 
 
-def shape_of(key: str, values: dict, variant: str | None) -> T.Shape:
+def shape_of(key: str, values: dict, variant: str | None, template: T.Template = T.NATIONAL) -> T.Shape:
     """The declared shape a table of a stored result has (by its variant, rows and columns)."""
     columns = {c for row in values.values() for c in row if c != T.AMOUNT_UNIT_KEY}
-    return T.shape_for(key, variant, set(values), columns)
+    return template.shape_for(key, variant, set(values), columns)
 
 
-def from_json(data: dict) -> Result:
-    """The result a canonical dict holds; raises KeyError or ValueError for one gxllm did not write."""
+def from_json(data: dict, template: T.Template = T.NATIONAL) -> Result:
+    """The result a canonical dict holds (read with `template`'s tables); raises KeyError or
+    ValueError for one gxllm did not write."""
     meta = data.get("report") or {}
     findings = [finding_of(f) for f in data.get("findings", [])]
     located = "tables_absent" in data
@@ -202,14 +203,14 @@ def from_json(data: dict) -> Result:
     shapes = data.get("table_shapes") or {}
     provenance = data.get("provenance") or {}
     tables: dict[str, TableReading | None] = {}
-    for table in T.TABLES:
+    for table in template.tables:
         stored = data.get(table.key)
         if stored is None:
             tables[table.key] = None
             continue
         values = {row: dict(columns) for row, columns in stored.items()}
         reading = TableReading(
-            table.key, shape_of(table.key, values, shapes.get(table.key) or meta.get("template")), values,
+            table.key, shape_of(table.key, values, shapes.get(table.key) or meta.get("template"), template), values,
             table.key not in absent,
         )  # fmt: skip
         where = provenance.get(table.key)
@@ -233,10 +234,11 @@ def from_json(data: dict) -> Result:
         data.get("schema_version"),
         located,
         data.get("report_id"),
-        {k: v for k, v in data.items() if k not in _KNOWN},
+        {k: v for k, v in data.items() if k not in _KNOWN and k not in tables},
+        template,
     )
 
 
-def as_result(result: Result | dict) -> Result:
-    """A result typed: as it is, or read from its canonical dict."""
-    return result if isinstance(result, Result) else from_json(result)
+def as_result(result: Result | dict, template: T.Template = T.NATIONAL) -> Result:
+    """A result typed: as it is, or read from its canonical dict (with `template`'s tables)."""
+    return result if isinstance(result, Result) else from_json(result, template)

@@ -65,6 +65,7 @@ class Conflict:
     value: Number  # what the result holds now
     rules_value: Number | str  # "" where the rules did not read the cell
     llm_value: Number | str  # "" where the LLM was not asked or did not answer
+    table_label: str  # 表三 …
     kinds: list[str] = field(default_factory=list)
     identities: list[IdentityFailure] = field(default_factory=list)  # failing instances over this cell
     rules_satisfies: list[str] = field(default_factory=list)
@@ -91,10 +92,6 @@ class Conflict:
         """The cell as review.csv and the page name it (`table.row.column`)."""
         return cell_path(self.cell)
 
-    @property
-    def table_label(self) -> str:
-        return T.TABLE_BY_KEY[self.table].number
-
 
 @dataclass
 class ReportReview:
@@ -106,6 +103,11 @@ class ReportReview:
     conflicts: list[Conflict]
     involved: set[CellRef]  # cells of failing identities that are not suspects
     notes: list[Finding]  # findings needing review that name no cell
+
+    @property
+    def template(self) -> T.Template:
+        """The tables the result holds."""
+        return self.result.template
 
     @property
     def report(self) -> ReportInfo:
@@ -136,7 +138,7 @@ def identity_failure(result: Result, finding: Finding) -> IdentityFailure:
     first = cells[0]
     shape = result.tables[first.table].shape
     value = result.value
-    identity = T.IDENTITY_BY_ID.get(finding.identity or "")
+    identity = next((i for i in result.template.identities if i.id == finding.identity), None)
     if identity is None:  # counts: one cell that is not a count
         row_label, column_label = _label(shape, first)
         return IdentityFailure(finding.identity or "counts", f"{row_label} / {column_label}", finding.message, cells)
@@ -166,9 +168,9 @@ def _side(description: str, terms: list[tuple[str, Number]]) -> str:
     return f"{description.replace(' ', '')}: {' + '.join(shown) or '0'} = {total}"
 
 
-def review_report(result: Result | dict) -> ReportReview | None:
-    """The conflicts of one result, or None when it needs no review."""
-    result = as_result(result)
+def review_report(result: Result | dict, template: T.Template = T.NATIONAL) -> ReportReview | None:
+    """The conflicts of one result (one in JSON read with `template`), or None when it needs no review."""
+    result = as_result(result, template)
     if result.status != "review":
         return None
     rid = report_id_of(result)
@@ -200,7 +202,8 @@ def review_report(result: Result | dict) -> ReportReview | None:
             source = where.source if where else None
             rules_value = "" if source == "llm" else value
             llm_value = value if source in ("llm", "both") else ""
-            conflicts[cell] = Conflict(rid, cell, row_label, column_label, value, rules_value, llm_value)
+            number = result.template.table(cell.table).number
+            conflicts[cell] = Conflict(rid, cell, row_label, column_label, value, rules_value, llm_value, number)
         return conflicts[cell]
 
     notes = []
@@ -250,13 +253,14 @@ def _template_order(result: Result):
     return lambda cell: order.get(cell, len(order))
 
 
-def review(results: list[Result] | list[dict]) -> list[ReportReview]:
-    return [r for r in map(review_report, results) if r is not None]
+def review(results: list[Result] | list[dict], template: T.Template = T.NATIONAL) -> list[ReportReview]:
+    return [r for r in (review_report(result, template) for result in results) if r is not None]
 
 
 def summary(results: list[Result] | list[dict], reviews: list[ReportReview]) -> dict:
     """What the top of the review shows: counts by status, conflicts by kind and identity, cost."""
-    results = [as_result(r) for r in results]
+    template = reviews[0].template if reviews else T.NATIONAL  # of results in JSON
+    results = [as_result(r, template) for r in results]
     statuses = Counter(result.status for result in results)
     by_kind: dict[str, int] = {}
     by_identity: dict[str, int] = {}
