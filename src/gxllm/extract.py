@@ -16,11 +16,9 @@ from . import __version__
 from . import template as T
 from .document import Document, Line, OcrRead
 from .findings import UNREAD, Finding
-from .layout import split_cells
 from .load import load
-from .locate import Token, locate, tokenize
+from .locate import Token, locate, read_lines
 from .metadata import find_agency, find_year
-from .normalize import normalize_document, squeeze
 from .llm_request import region_text
 from .parse import TableResult, Value, active_disclosure_variant, applications_layout, parse_reviews, parse_table, shown_split
 from .reconcile import reconcile
@@ -110,11 +108,9 @@ def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None
     cell. Without a reader, "auto" notes each table that needed the LLM (status review).
     """
     printed = doc  # as loaded: the excerpts a reviewer reads
-    doc = split_cells(normalize_document(doc))
-    lines = [squeeze(line.text) for line in doc.lines]
+    doc, lines, tokens = read_lines(doc)
     text = "\n".join(lines)
     year = find_year(lines)
-    tokens = tokenize(doc)
     results, spans, template = _parse_all(tokens, text, year)
 
     findings: list[Finding] = []
