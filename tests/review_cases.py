@@ -17,7 +17,7 @@ from layouts import render_pipe_rows, sample_report
 
 from gxllm.extract import extract_bytes
 from gxllm.journal import report_id
-from gxllm.llm_client import LLMAnswer
+from gxllm.llm.request import LLMAnswer
 from gxllm.template import Shape
 
 CELL = ("applications", "new_received", "natural_person")

@@ -19,8 +19,9 @@ from fake_openai import FakeOpenAI, error_reply, tool_call_reply
 from layouts import render_pipe_rows, sample_report
 
 from gxllm import template as T
-from gxllm.batch import cross_year
+from gxllm.batch import BatchOptions, Progress, Summary, cross_year, plan_batch, run_batch
 from gxllm.cli import main
+from gxllm.settings import load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GARBLED = FIXTURES / "llm" / "units-in-cells.txt"
@@ -73,6 +74,30 @@ def test_a_folder_becomes_one_dataset_and_a_rerun_redoes_nothing(tmp_path, capsy
     copies[0].write_bytes(copies[0].read_bytes() + b"\n")  # a changed report is done again, alone
     batch(capsys, tmp_path / "reports", "--out", run, "--llm", "never", "-q")
     assert json.loads((run / "summary.json").read_text("utf-8"))["processed_this_run"] == 1
+
+
+def test_run_batch_is_the_batch_command_as_a_call(tmp_path, capsys):
+    reports = sorted(copy_reports(tmp_path / "reports"))[:4]
+    seen: list[Progress] = []
+    summary = run_batch(map(str, reports), BatchOptions(tmp_path / "lib", llm="never", workers=1),
+                        load_settings({"llm": "never"}), on_progress=lambda p: seen.append(Progress(**vars(p))))  # fmt: skip
+    code, _, err = batch(capsys, *reports, "--out", tmp_path / "cli", "--llm", "never", "--workers", "1")
+    assert isinstance(summary, Summary) and summary.out == tmp_path / "lib"
+    assert (summary.inputs, summary.reports, summary.processed_this_run, summary.status) == (4, 4, 4, {"ok": 2, "review": 2})
+    assert [(p.inputs, p.done) for p in seen] == [(4, 0), (4, 1), (4, 2), (4, 3), (4, 4)]
+    assert (tmp_path / "lib" / "summary.json").read_text("utf-8") == summary.to_json()
+    for output in ("cells.csv", "results.jsonl"):
+        assert (tmp_path / "lib" / output).read_bytes() == (tmp_path / "cli" / output).read_bytes()
+    cli = json.loads((tmp_path / "cli" / "summary.json").read_text("utf-8"))
+    assert list(cli) == list(summary.to_dict())
+    assert {k: v for k, v in cli.items() if k not in RUN_DEPENDENT} == {
+        k: v for k, v in summary.to_dict().items() if k not in RUN_DEPENDENT
+    }
+    assert code == 1 and "status       ok 2, review 2\n" in err and f"written      {tmp_path / 'cli'}/results.jsonl" in err
+    plan = plan_batch(map(str, reports), BatchOptions(tmp_path / "lib", llm="never"), load_settings({"llm": "never"}))
+    assert (plan.inputs, plan.already_done, plan.to_process, plan.spent) == (4, 4, 0, 0)
+    code, out, _ = batch(capsys, *reports, "--out", tmp_path / "lib", "--llm", "never", "--dry-run")
+    assert (code, out) == (0, plan.to_json())
 
 
 def _cells(result: dict):

@@ -1,4 +1,4 @@
-"""The hard LLM budget (budget.py): reservations at the worst case, settled at the real cost,
+"""The hard LLM budget (llm/budget.py): reservations at the worst case, settled at the real cost,
 never crossing a cap, from many threads, against a fake server that bills every call."""
 
 import json
@@ -13,9 +13,12 @@ import pytest
 from fake_openai import FakeOpenAI, Reply, content_reply, error_reply, tool_call_reply
 
 from gxllm import template as T
-from gxllm.budget import Budget, BudgetedReader
+from gxllm.cli import main
+from gxllm.errors import BudgetError
 from gxllm.extract import extract_bytes
-from gxllm.llm_client import ENVELOPE_BYTES, LLMAnswer, RequestMeter, RequestStopped, ResponseCache, TableReader
+from gxllm.llm.budget import Budget, BudgetedReader
+from gxllm.llm.client import ENVELOPE_BYTES, RequestMeter, RequestStopped, ResponseCache, TableReader
+from gxllm.llm.request import LLMAnswer
 from gxllm.settings import load_settings
 
 T3 = T.applications_shape("2021", False)
@@ -46,6 +49,26 @@ def body_bytes(request: dict) -> int:
 
 
 # --- Budget alone ----------------------------------------------------------------------------
+
+
+def test_a_cost_cap_needs_a_price_and_no_cap_is_negative(tmp_path, capsys):
+    unpriced = load_settings({"endpoint": "http://127.0.0.1:9/v1", "model": "made-up-model"})
+    needs_price = ("--max-cost needs the price of made-up-model, which is not in the price table; "
+                   "give --price-in and --price-out (per 1M tokens)")  # fmt: skip
+    with pytest.raises(BudgetError) as error:
+        Budget.for_settings(unpriced, 1.0)
+    assert str(error.value) == needs_price
+    assert Budget.for_settings(unpriced, None, 1000).max_tokens == 1000  # a token cap needs no price
+    assert Budget.for_settings(load_settings({"endpoint": "local"}), 1.0).max_cost == 1.0  # a local model is free
+    with pytest.raises(BudgetError, match="^a budget cap cannot be negative$"):
+        Budget(max_tokens=-1)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "garbled.txt").write_bytes(GARBLED.read_bytes())
+    batch = ["batch", str(tmp_path / "in"), "--out", str(tmp_path / "run"), "--llm-endpoint", "http://127.0.0.1:9/v1",
+             "--model", "made-up-model", "-q"]  # fmt: skip
+    for flags, message in ((["--max-cost", "1"], needs_price), (["--max-tokens", "-1"], "a budget cap cannot be negative")):
+        code = main(batch + flags)
+        assert (code, capsys.readouterr()) == (2, ("", f"error: {message}\n"))
 
 
 def test_reserve_and_settle_arithmetic():
@@ -106,7 +129,7 @@ def test_settling_more_than_reserved_is_recorded_and_logged():
     seen: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = seen.append  # type: ignore[method-assign]
-    logger = logging.getLogger("gxllm.budget")
+    logger = logging.getLogger("gxllm.llm.budget")
     logger.addHandler(handler)
     try:
         budget = Budget(1.0)

@@ -26,7 +26,7 @@ from test_cli import run
 from gxllm import template as T
 from gxllm.extract import extract_bytes
 from gxllm.layout import flattened_pieces
-from gxllm.llm_client import LLMAnswer
+from gxllm.llm.request import LLMAnswer
 from gxllm.review import review, to_csv
 from gxllm.review_html import render_html
 from gxllm.split import BUDGET, split_row

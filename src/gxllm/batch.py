@@ -1,4 +1,9 @@
-"""`gxllm batch`: many reports in, one dataset out, resumable, within a hard LLM budget.
+"""`gxllm batch` as a library call: many reports in, one dataset out, resumable, within a hard
+LLM budget.
+
+    from gxllm.batch import BatchOptions, run_batch
+    summary = run_batch(["reports/"], BatchOptions("run1", llm="never"))
+    summary.status      # reports by status, e.g. {"ok": 118, "review": 2}; run1/ holds the dataset
 
 The CPU-bound rule path runs in worker processes; reports the rules leave to the LLM go to a
 bounded pool of threads, each call reserved against the budget first. The main process is the
@@ -8,32 +13,38 @@ outputs (results.jsonl, cells.csv, summary.json) are rewritten from the journal 
 at the end, so a resumed run ends with the same files as an uninterrupted one. Inputs with the same
 content are one report: which input keeps it is decided from the input list before any work
 (the first in source order), never by which worker finished first.
+
+`run_batch` runs a batch, `plan_batch` says what one would do (the CLI's --dry-run), and
+`apply_decisions` writes a reviewer's decisions back into a run folder or results file.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import os
 import queue
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass, fields
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from . import template as T
 from .errors import GxllmError, InputError
 from .findings import INFORMATIONAL, Finding
-from .journal import CELL_FIELDS, Carry, Entry, Journal, carry_of, entry, report_id
-from .llm_request import PROMPT_VERSION
-from .normalize import normalize_text, squeeze
-from .results_io import atomic_file, write_atomic
+from .journal import Entry, Journal, carry_of, entry, report_id
+from .llm.request import PROMPT_VERSION
+from .results_io import json_text, write_outputs
+from .validate import check_cross_year
+
+if TYPE_CHECKING:
+    from .apply import Decision
+    from .settings import LLMSettings
 
 PIPELINE = f"gxllm {__version__}, prompt {PROMPT_VERSION}"
 DOWNLOADS = "downloads"
@@ -41,14 +52,20 @@ DOWNLOADS = "downloads"
 
 @dataclass
 class BatchOptions:
-    out: Path
-    llm: str = "auto"
-    workers: int | None = None
-    concurrency: int = 4
-    max_cost: float | None = None
+    """How a batch runs; the `gxllm batch` flags of the same names. `settings` (LLMSettings) say
+    how to reach the LLM; `llm` whether to ask it (never: rules only, whatever the settings)."""
+
+    out: Path  # the run folder: created, and reused to resume
+    llm: str = "auto"  # auto, always or never
+    workers: int | None = None  # processes for the rule path; None: one per core
+    concurrency: int = 4  # LLM calls at once
+    max_cost: float | None = None  # in the price table's currency, counting what the run folder spent before
     max_tokens: int | None = None
-    encoding: str | None = None
-    use_cache: bool = True
+    encoding: str | None = None  # decode text inputs with this encoding
+    use_cache: bool = True  # False: ask the LLM again even for cached answers
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
 
 
 @dataclass
@@ -62,9 +79,10 @@ class Work:
 
 @dataclass
 class Progress:
-    """What the progress bar shows; `update` is called once the work is planned, then after
-    every finished report."""
+    """What the progress bar shows; `on_progress` of `run_batch` sees it once the work is
+    planned, then after every finished report."""
 
+    inputs: int = 0  # every input, duplicates included
     done: int = 0  # finished in this run
     already_done: int = 0
     duplicates: int = 0
@@ -73,7 +91,6 @@ class Progress:
     llm_calls: int = 0
     cost: float = 0.0
     ocr_pages: int = 0  # scanned pages recognised by the OCR
-    update: Callable[["Progress"], None] = field(default=lambda p: None, repr=False)
 
 
 # --- the rule path, in worker processes ---------------------------------------------------------
@@ -96,6 +113,88 @@ def _extract_file(job: tuple[str, str, str | None, str, str | None]) -> tuple[st
 
 
 # --- the whole batch ----------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    """What a batch run did: summary.json (`to_json`), and `out`, the run folder it wrote
+    (results.jsonl, cells.csv, summary.json, gxllm.sqlite)."""
+
+    out: Path
+    inputs: int
+    reports: int
+    duplicates: list[dict[str, str]]  # {"source", "same_as"}: an input with the content of an earlier one
+    status: dict[str, int]  # reports by status, in name order
+    processed_this_run: int
+    already_done: int
+    llm_calls: int  # made (not cached, not refused)
+    llm_cached: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    currency: str
+    max_cost: float | None
+    max_tokens: int | None
+    left_without_llm_for_budget: list[str]  # source names
+    cross_year_mismatches: int
+    seconds: float
+    reports_per_second: float | None
+    pipeline: str = PIPELINE
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "out"}
+
+    def to_json(self) -> str:
+        """summary.json, byte for byte."""
+        return json_text(self.to_dict())
+
+
+def run_batch(
+    inputs: Iterable[str],
+    options: BatchOptions,
+    settings: LLMSettings | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> Summary:
+    """Extract every report of `inputs` (files, folders, globs, http(s) URLs, list files) into
+    the run folder `options.out`, as `gxllm batch` does; rerun, it resumes. `settings`: how to
+    reach the LLM (default `load_settings()`: the environment and config file). `on_progress`
+    is called with a `Progress` once the work is planned and after every finished report.
+
+    Raises GxllmError before any report is read: the run folder cannot be made, an input names
+    no report (InputError), the budget cannot be kept (BudgetError).
+    """
+    if settings is None:
+        from .settings import load_settings
+
+        settings = load_settings()
+    journal = _open_journal(options.out)
+    try:
+        work = prepare(list(inputs), options.out, journal, fetch_urls=True)
+        with ExitStack() as stack:
+            reader = _budgeted_reader(stack, options, settings, journal)
+            counts = run(work, options, journal, reader, on_progress)
+        mismatches = apply_cross_year(journal)
+        summary = summarise(journal.each_result(), journal.duplicates(), counts, options, settings.prices[2], mismatches)
+        write_outputs(options.out, journal, summary.to_json())
+    finally:
+        journal.close()
+    return summary
+
+
+def _budgeted_reader(stack: ExitStack, options: BatchOptions, settings: LLMSettings, journal: Journal):
+    """The LLM reader of the run, within the budget less what the run folder spent before (every
+    call's cost is journaled as it returns); None when the LLM is off or not configured."""
+    if options.llm == "never" or not settings.configured:
+        return None
+    from .llm.budget import Budget, BudgetedReader
+    from .llm.client import open_reader
+
+    cost, tokens = journal.spent()
+    budget = Budget.for_settings(settings, options.max_cost, options.max_tokens, spent_cost=cost, spent_tokens=tokens)
+    table_reader = stack.enter_context(open_reader(settings, use_cache=options.use_cache))
+    if table_reader is None:  # settings.llm is never
+        return None
+    return BudgetedReader(table_reader, budget, on_call=lambda a: journal.add_spend(a.cost, a.input_tokens + a.output_tokens))
 
 
 def prepare(specs: list[str], out: Path, journal: Journal | None, *, fetch_urls: bool) -> list[Work]:
@@ -138,14 +237,17 @@ def _sha256(path: str) -> str | None:
         return None  # the worker reports why, in one line
 
 
-def run(work: list[Work], options: BatchOptions, journal: Journal, reader, progress: Progress) -> dict:
+def run(work: list[Work], options: BatchOptions, journal: Journal, reader,
+        on_progress: Callable[[Progress], None] | None = None) -> dict:  # fmt: skip
     """Process what the journal does not hold yet; returns the counts of this run."""
     started = time.monotonic()
+    progress = Progress(inputs=len(work))
+    show = on_progress or (lambda p: None)
     kept = [w for w in work if w.same_as is None]
     journal.record_duplicates([w.source for w in kept], [(w.source, w.same_as, w.sha256) for w in work if w.same_as])
     pending = [w for w in kept if not journal.done(w.source, w.sha256, PIPELINE)]
     progress.already_done, progress.duplicates = len(kept) - len(pending), len(work) - len(kept)
-    progress.update(progress)
+    show(progress)
     finished: queue.Queue[tuple[str, Entry]] = queue.Queue()
 
     def record(source: str, done: Entry) -> None:
@@ -157,7 +259,7 @@ def run(work: list[Work], options: BatchOptions, journal: Journal, reader, progr
         progress.llm_calls += done.llm_calls
         progress.cost += done.cost
         progress.ocr_pages += done.ocr_pages
-        progress.update(progress)
+        show(progress)
 
     def drain(block: bool = False) -> None:
         while True:
@@ -214,56 +316,11 @@ def _with_llm(item: Work, options: BatchOptions, reader, finished: queue.Queue) 
 
 # --- across reports -----------------------------------------------------------------------------
 
-_AGENCY_NOISE = re.compile(r"人民|[()（）\s·、,，]")
-
-
-def agency_key(name: str | None) -> str | None:
-    """An agency name with the small differences between reports removed (人民, brackets, spaces)."""
-    return _AGENCY_NOISE.sub("", squeeze(normalize_text(name))) if name else None
-
-
-def _same_agency(a: str, b: str) -> bool:
-    return a == b or (min(len(a), len(b)) >= 4 and (a.endswith(b) or b.endswith(a)))
-
 
 def cross_year(results: Iterable[dict]) -> dict[str, list[Finding]]:
-    """Findings per report id where 二、上年结转 of year N ≠ 四、结转下年度继续办理 of year N−1
-    for the same agency, on both reports."""
-    return _cross_year(carry for carry in map(carry_of, results) if carry)
-
-
-def _cross_year(carries: Iterable[Carry]) -> dict[str, list[Finding]]:
-    """`cross_year` over what it reads of each report (`carry_of` a result, or the journal's `carries`)."""
-    by_year: dict[int, list[tuple[str, Carry]]] = {}
-    for carry in carries:
-        key = agency_key(carry.agency)
-        if key:
-            by_year.setdefault(carry.year, []).append((key, carry))
-    found: dict[str, list[Finding]] = {}
-    for year, reports in by_year.items():
-        for key, later in reports:
-            for other_key, earlier in by_year.get(year - 1, []):
-                if not _same_agency(key, other_key):
-                    continue
-                _compare(earlier, later, year, found)
-    return found
-
-
-def _compare(earlier: Carry, later: Carry, year: int, found: dict[str, list[Finding]]) -> None:
-    before, now = earlier.carried_forward, later.carried_over
-    for column in T.APPLICANT_COLUMNS + (T.SUBTOTAL_COLUMN, T.TOTAL_COLUMN):
-        a, b = before.get(column.key), now.get(column.key)
-        if a is None or b is None or a == b:
-            continue
-        message = (
-            f"cross-year {column.label}: 二、上年结转 of {year} ({later.name}) is {b}, "
-            f"四、结转下年度继续办理 of {year - 1} ({earlier.name}) is {a}"
-        )
-        for carry, row in ((later, "carried_over"), (earlier, "carried_forward")):
-            found.setdefault(carry.report_id, []).append(
-                Finding("cross_year", [f"applications.{row}.{column.key}"], message,
-                        details={"this_year": b, "previous_year": a})  # fmt: skip
-            )
+    """Findings per report id where a cell the template carries over (二、上年结转 of year N,
+    四、结转下年度继续办理 of year N−1) differs for the same agency, on both reports."""
+    return check_cross_year(carry for carry in map(carry_of, results) if carry)
 
 
 def refresh_cross_year(results: list[dict]) -> tuple[list[dict], int]:
@@ -294,7 +351,7 @@ def _set_cross_year(result: dict, findings: list[Finding]) -> bool:
 def apply_cross_year(journal: Journal) -> int:
     """The cross-year check over everything the journal holds, from its tables (agency, year and
     结转 cells), stored; only the reports whose findings change are read. Returns the mismatches."""
-    found = _cross_year(journal.carries())
+    found = check_cross_year(journal.carries())
     touched = sorted(journal.ids_with("cross_year") | set(found))
     results = (journal.result(rid) for rid in touched)
     journal.update_all(result for result in results if _set_cross_year(result, found.get(result["report_id"], [])))
@@ -304,24 +361,9 @@ def apply_cross_year(journal: Journal) -> int:
 # --- outputs ------------------------------------------------------------------------------------
 
 
-def write_outputs(out: Path, journal: Journal, summary: dict) -> None:
-    """results.jsonl, cells.csv and summary.json, from the journal in source order."""
-    with atomic_file(out / "results.jsonl") as handle:
-        handle.writelines(journal.result_lines())
-    with atomic_file(out / "cells.csv") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(CELL_FIELDS)
-        writer.writerows(journal.cell_rows())
-    write_atomic(out / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
-
-
-def status_counts(results: list[dict]) -> dict[str, int]:
-    return dict(sorted(Counter(r["status"] for r in results).items()))
-
-
 def summarise(results: Iterable[dict], duplicates: list[dict], counts: dict, options: BatchOptions, currency: str,
-              mismatches: int) -> dict:  # fmt: skip
-    """summary.json, in one pass over the results (the journal's `each_result`: none kept)."""
+              mismatches: int) -> Summary:  # fmt: skip
+    """The summary, in one pass over the results (the journal's `each_result`: none kept)."""
     statuses: Counter[str] = Counter()
     totals: Counter[str] = Counter()
     costs: list[float] = []  # summed at the end, as before, to the same last digit
@@ -337,46 +379,30 @@ def summarise(results: Iterable[dict], duplicates: list[dict], counts: dict, opt
         if any(f["kind"] == "budget" for f in r["findings"]):
             refused.append(r["source"]["name"])
     seconds = counts["seconds"]
-    return {
-        "inputs": counts["inputs"],
-        "reports": statuses.total(),
-        "duplicates": duplicates,
-        "status": dict(sorted(statuses.items())),
-        "processed_this_run": counts["processed"],
-        "already_done": counts["skipped"],
-        "llm_calls": totals["llm_calls"],
-        "llm_cached": totals["llm_cached"],
-        "input_tokens": totals["input_tokens"],
-        "output_tokens": totals["output_tokens"],
-        "cost": round(sum(costs), 6),
-        "currency": currency,
-        "max_cost": options.max_cost,
-        "max_tokens": options.max_tokens,
-        "left_without_llm_for_budget": sorted(refused),
-        "cross_year_mismatches": mismatches,
-        "seconds": round(seconds, 3),
-        "reports_per_second": round(counts["processed"] / seconds, 1) if seconds and counts["processed"] else None,
-        "pipeline": PIPELINE,
-    }
-
-
-def refresh_summary(out: Path, results: list[dict]) -> dict:
-    """summary.json after the results changed without a run (`gxllm apply`): the run's own
-    figures stay, the status counts, cross-year mismatches and reviewed cells are recounted."""
-    path = out / "summary.json"
-    summary = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"reports": len(results)}
-    summary["status"] = status_counts(results)
-    summary["cross_year_mismatches"] = sum(f["kind"] == "cross_year" for r in results for f in r["findings"]) // 2
-    summary["human_decisions"] = sum(
-        c.get("source") == "human"
-        for r in results
-        for table in (r.get("provenance") or {}).values()
-        for c in table.get("cells", {}).values()
+    return Summary(
+        out=options.out,
+        inputs=counts["inputs"],
+        reports=statuses.total(),
+        duplicates=duplicates,
+        status=dict(sorted(statuses.items())),
+        processed_this_run=counts["processed"],
+        already_done=counts["skipped"],
+        llm_calls=totals["llm_calls"],
+        llm_cached=totals["llm_cached"],
+        input_tokens=totals["input_tokens"],
+        output_tokens=totals["output_tokens"],
+        cost=round(sum(costs), 6),
+        currency=currency,
+        max_cost=options.max_cost,
+        max_tokens=options.max_tokens,
+        left_without_llm_for_budget=sorted(refused),
+        cross_year_mismatches=mismatches,
+        seconds=round(seconds, 3),
+        reports_per_second=round(counts["processed"] / seconds, 1) if seconds and counts["processed"] else None,
     )
-    return summary
 
 
-def open_journal(out: Path) -> Journal:
+def _open_journal(out: Path) -> Journal:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -384,18 +410,48 @@ def open_journal(out: Path) -> Journal:
     return Journal(out / "gxllm.sqlite")
 
 
-def dry_run(specs: list[str], options: BatchOptions, settings) -> dict:
-    """What a run would do: inputs, what is already done, which reports and tables would need the
-    LLM, and the worst-case tokens and cost of asking. Nothing is fetched, written or paid."""
+@dataclass
+class Plan:
+    """What a run would do (`plan_batch`, the CLI's --dry-run); `to_json` is what the CLI prints."""
+
+    inputs: int
+    duplicates: int
+    already_done: int
+    to_process: int
+    urls_not_fetched_yet: int
+    unreadable: int
+    reports_needing_llm: int
+    reports_needing_ocr: int  # scanned: what their tables need is known only once OCRed
+    pages_needing_ocr: int
+    llm_calls: int
+    llm_calls_cached: int
+    worst_case_input_tokens: int
+    worst_case_output_tokens: int
+    worst_case_cost: float
+    currency: str
+    model: str
+    llm_configured: bool
+    spent: int = 0  # a plan spends nothing
+
+    def to_json(self) -> str:
+        return json_text({f.name: getattr(self, f.name) for f in fields(self)})
+
+
+def plan_batch(inputs: Iterable[str], options: BatchOptions, settings: LLMSettings | None = None) -> Plan:
+    """What `run_batch` would do: inputs, what is already done, which reports and tables would
+    need the LLM, and the worst-case tokens and cost of asking. Nothing is fetched, written or paid."""
     from .extract import extract_bytes
-    from .llm_client import LLMAnswer, ResponseCache, TableReader
+    from .llm.client import ResponseCache, TableReader
+    from .llm.request import LLMAnswer
     from .load import read_input
     from .load_pdf import image_only_pages
+    from .settings import load_settings
 
+    settings = load_settings() if settings is None else settings
     path = options.out / "gxllm.sqlite"
     journal = Journal(path) if path.exists() else None
     try:
-        work = prepare(specs, options.out, journal, fetch_urls=False)
+        work = prepare(list(inputs), options.out, journal, fetch_urls=False)
         kept = [w for w in work if w.same_as is None]
         pending = [w for w in kept if not (journal and journal.done(w.source, w.sha256, PIPELINE))]
     finally:
@@ -424,23 +480,65 @@ def dry_run(specs: list[str], options: BatchOptions, settings) -> dict:
             unreadable += 1
         reports += len(asked) > before
     input_tokens, output_tokens = sum(a for a, _ in asked), sum(b for _, b in asked)
-    return {
-        "inputs": len(work),
-        "duplicates": len(work) - len(kept),
-        "already_done": len(kept) - len(pending),
-        "to_process": len(pending),
-        "urls_not_fetched_yet": sum(1 for w in pending if w.path is None and not w.error),
-        "unreadable": unreadable + sum(1 for w in pending if w.error),
-        "reports_needing_llm": reports,
-        "reports_needing_ocr": scans,
-        "pages_needing_ocr": scanned_pages,
-        "llm_calls": sum(1 for a in asked if a != (0, 0)),
-        "llm_calls_cached": sum(1 for a in asked if a == (0, 0)),
-        "worst_case_input_tokens": input_tokens,
-        "worst_case_output_tokens": output_tokens,
-        "worst_case_cost": round(settings.cost(input_tokens, output_tokens), 6),
-        "currency": settings.prices[2],
-        "model": settings.effective_model,
-        "llm_configured": settings.configured,
-        "spent": 0,
-    }
+    return Plan(
+        inputs=len(work),
+        duplicates=len(work) - len(kept),
+        already_done=len(kept) - len(pending),
+        to_process=len(pending),
+        urls_not_fetched_yet=sum(1 for w in pending if w.path is None and not w.error),
+        unreadable=unreadable + sum(1 for w in pending if w.error),
+        reports_needing_llm=reports,
+        reports_needing_ocr=scans,
+        pages_needing_ocr=scanned_pages,
+        llm_calls=sum(1 for a in asked if a != (0, 0)),
+        llm_calls_cached=sum(1 for a in asked if a == (0, 0)),
+        worst_case_input_tokens=input_tokens,
+        worst_case_output_tokens=output_tokens,
+        worst_case_cost=round(settings.cost(input_tokens, output_tokens), 6),
+        currency=settings.prices[2],
+        model=settings.effective_model,
+        llm_configured=settings.configured,
+    )
+
+
+# --- after a review -----------------------------------------------------------------------------
+
+
+@dataclass
+class Applied:
+    """What `apply_decisions` did: every result after the decisions, the ones that changed, and
+    the decisions read."""
+
+    results: list[dict]
+    changed: list[dict]
+    decisions: list[Decision]
+
+
+def apply_decisions(results_spec: str, decisions_path: str, *, dry_run: bool = False) -> Applied:
+    """A reviewer's decisions (the CSV of `gxllm review` with resolved_value filled in) written
+    back into the results at `results_spec` (a run folder, results.jsonl or extract JSON), every
+    identity checked again. A run folder's journal, results.jsonl, cells.csv and summary.json are
+    all updated, after the cross-year check is run again. `dry_run`: nothing is written.
+
+    Raises InputError for a file that cannot be read, DecisionError listing every bad row (and
+    then nothing changes).
+    """
+    from .apply import apply, read_decisions
+    from .results_io import load_results, save_results
+
+    try:
+        with open(decisions_path, encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
+    except UnicodeDecodeError:
+        raise InputError(f"{decisions_path}: not UTF-8; save the CSV as UTF-8 (Excel: CSV UTF-8)") from None
+    except FileNotFoundError:
+        raise InputError(f"{decisions_path}: no such file") from None
+    results = load_results(results_spec)
+    decisions = read_decisions(text, decisions_path, results.results)
+    changed = apply(results.results, decisions)
+    if results.kind == "run":  # a decided 结转 cell may settle (or raise) a cross-year mismatch
+        ids = {r["report_id"] for r in changed}
+        changed += [r for r in refresh_cross_year(results.results)[0] if r["report_id"] not in ids]
+    if not dry_run and changed:
+        save_results(results, changed)
+    return Applied(results.results, changed, decisions)

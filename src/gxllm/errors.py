@@ -11,10 +11,18 @@ class InputError(GxllmError):
     kind = "unreadable_input"  # the finding kind of the `failed` record a batch keeps for it
 
 
+class TemplateError(GxllmError):
+    """A table or shape the template does not declare."""
+
+
 class NoTextLayerError(InputError):
     """A scanned PDF: pages of images, no text to read until it is OCRed."""
 
     kind = "no_text_layer"
+
+
+class BudgetError(GxllmError, ValueError):
+    """A budget that cannot be kept: a negative cap, or a cost cap on a model without a price."""
 
 
 class LocalModelError(GxllmError):

@@ -16,29 +16,34 @@ from . import __version__
 from . import template as T
 from .document import Document, Line, OcrRead
 from .findings import UNREAD, Finding
+from .llm.request import region_text
 from .load import load
 from .locate import Token, locate, read_lines
 from .metadata import find_agency, find_year
-from .llm_request import region_text
-from .parse import TableResult, Value, active_disclosure_variant, applications_layout, parse_reviews, parse_table, shown_split
+from .parse import READERS, TableResult, Value, detected_shape, shown_split
 from .reconcile import reconcile
 from .validate import holding_identities, number, validate
 
 if TYPE_CHECKING:
-    from .llm_client import LLMAnswer
+    from .llm.request import LLMAnswer
 
 SCHEMA_VERSION = 1
 
 
-def _report_template(text: str, t2: str | None, t3: str | None, year: int | None) -> str | None:
-    """表二 says it best; then the cited 通知; then 表三's (六) rows; then the year."""
-    if t2:
-        return t2
-    for variant, citation in T.TEMPLATE_CITATIONS.items():
+def _report_template(text: str, template: T.Template, detected: dict[str, T.Shape], year: int | None) -> str | None:
+    """The tables whose shape says it best (表二); then the cited 通知; then the tables that hint
+    at it (表三's (六) rows); then the year."""
+
+    def told(evidence: str) -> str | None:
+        return next((detected[t.key].variant for t in template.tables if t.evidence == evidence and t.key in detected), None)
+
+    if variant := told("strong"):
+        return variant
+    for variant, citation in template.citations:
         if re.search(citation, text):
             return variant
-    if t3:
-        return t3
+    if variant := told("weak"):
+        return variant
     if year:
         return "2021" if year >= 2021 else "2019" if year >= 2019 else None
     return None
@@ -53,38 +58,35 @@ def _absent(table: T.Table, shape: T.Shape) -> TableResult:
 Span = tuple[tuple[int, int], tuple[int, int]]  # a table's first and last (line, piece)
 
 
-def _parse_all(tokens: list[Token], text: str, year: int | None) -> tuple[dict[str, TableResult], dict[str, Span], str | None]:
-    regions = locate(tokens)
-    t2_variant = active_disclosure_variant(tokens, regions["active_disclosure"]) if "active_disclosure" in regions else None
-    t3_layout = applications_layout(tokens, regions["applications"]) if "applications" in regions else None
-    template = _report_template(text, t2_variant, t3_layout[0] if t3_layout else None, year)
-    fallback = template or "2021"
-    shapes = {
-        "active_disclosure": T.active_disclosure_shape(t2_variant or fallback),
-        "applications": T.applications_shape(*(t3_layout or (fallback, False))),
-        "reviews_and_lawsuits": T.REVIEWS_SHAPE,
+def _parse_all(
+    tokens: list[Token], text: str, year: int | None, template: T.Template
+) -> tuple[dict[str, TableResult], dict[str, Span], str | None]:
+    regions = locate(tokens, template)
+    detected = {
+        table.key: shape
+        for table in template.tables
+        if table.key in regions and (shape := detected_shape(table, tokens, regions[table.key])) is not None
     }
+    variant = _report_template(text, template, detected, year)
     results: dict[str, TableResult] = {}
-    for table in T.TABLES:
+    for table in template.tables:
         region = regions.get(table.key)
-        shape = shapes[table.key]
+        shape = detected.get(table.key) or table.default_shape(variant or "2021")
         if region is None:
             results[table.key] = _absent(table, shape)
-        elif table.key == "reviews_and_lawsuits":
-            results[table.key] = parse_reviews(tokens, region)
-        else:
-            results[table.key] = parse_table(table.key, shape, tokens, region)
-        result = results[table.key]
-        if result.found and not result.lines and all(f.kind == "missing" for f in result.findings):
+            continue
+        result = READERS[table.read](table, shape, tokens, region)
+        if not result.lines and all(f.kind == "missing" for f in result.findings):
             # A heading followed by prose, not a table. (Labels with unreadable values stay:
             # a flattened table is there, just not readable by the rules.)
-            results[table.key] = _absent(table, shape)
+            result = _absent(table, shape)
+        results[table.key] = result
     spans = {key: (tokens[r.start].place, tokens[r.end - 1].place) for key, r in regions.items() if results[key].found}
-    return results, spans, template
+    return results, spans, variant
 
 
 # A callable that reads one table with an LLM: (shape, table text) -> LLMAnswer. Injected so
-# that this module stays free of I/O; `llm_client.TableReader.read` is the real one.
+# that this module stays free of I/O; `llm.client.TableReader.read` is the real one.
 Reader = Callable[[T.Shape, str], "LLMAnswer"]
 LLM_FINDINGS = ("unreadable", "missing", "unassigned", "identity")  # what makes `auto` ask the LLM
 
@@ -100,24 +102,27 @@ class _Table:
     method: str = "rules"
 
 
-def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None = None) -> dict:
+def extract_document(
+    doc: Document, *, llm: str = "never", reader: Reader | None = None, template: T.Template = T.NATIONAL
+) -> dict:
     """The canonical result of a loaded document.
 
     `llm`: "never" reads with the rules only; "auto" asks `reader` for the tables the rules could
     not fill or whose identities fail; "always" asks it for every table found and compares every
     cell. Without a reader, "auto" notes each table that needed the LLM (status review).
+    `template`: the tables to find and read (the national template unless another is given).
     """
     printed = doc  # as loaded: the excerpts a reviewer reads
     doc, lines, tokens = read_lines(doc)
     text = "\n".join(lines)
     year = find_year(lines)
-    results, spans, template = _parse_all(tokens, text, year)
+    results, spans, variant = _parse_all(tokens, text, year, template)
 
     findings: list[Finding] = []
     calls: list[LLMAnswer] = []
     out: dict = {
         "schema_version": SCHEMA_VERSION,
-        "report": {"agency": find_agency(lines), "year": year, "template": template},
+        "report": {"agency": find_agency(lines), "year": year, "template": variant},
     }
     tables: dict[str, _Table] = {}
     for key, result in results.items():
@@ -143,14 +148,16 @@ def extract_document(doc: Document, *, llm: str = "never", reader: Reader | None
     found = [k for k, r in results.items() if r.found]
     if not found:
         status = "failed"
-        findings.insert(0, Finding("no_table", [], "no 表二, 表三 or 表四 found; is this a 政府信息公开工作年度报告?"))
+        *others, last = [t.number for t in template.tables]
+        names = f"{', '.join(others)} or {last}" if others else last
+        findings.insert(0, Finding("no_table", [], f"no {names} found; is this a 政府信息公开工作年度报告?"))
     elif any(f.needs_review for f in findings):
         status = "review"
     else:
         status = "ok"
     out["status"] = status
     out["findings"] = [f.to_dict() for f in findings]
-    out["table_shapes"] = {k: results[k].shape.variant for k in found if k != "reviews_and_lawsuits"}
+    out["table_shapes"] = {k: results[k].shape.variant for k in found if len(template.table(k).shapes) > 1}
     out["tables_absent"] = [k for k in results if k not in found]
     by_number = {line.number: line for line in doc.lines}
     out["provenance"] = {k: _provenance(tables[k], spans[k], by_number, doc, printed) for k in found}
@@ -376,7 +383,13 @@ def unreadable_input(name: str, message: str, kind: str = "unreadable_input") ->
 
 
 def extract_bytes(
-    data: bytes, name: str, *, encoding: str | None = None, llm: str = "never", reader: Reader | None = None
+    data: bytes,
+    name: str,
+    *,
+    encoding: str | None = None,
+    llm: str = "never",
+    reader: Reader | None = None,
+    template: T.Template = T.NATIONAL,
 ) -> dict:
     """Extract one report from its bytes. Raises `InputError` for input that is not a report."""
-    return extract_document(load(data, name, encoding), llm=llm, reader=reader)
+    return extract_document(load(data, name, encoding), llm=llm, reader=reader, template=template)

@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
+from . import template as T
 from .output import cells as result_cells
+from .validate import Carry
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
@@ -111,25 +113,22 @@ def entry(result: dict) -> Entry:
     )  # fmt: skip
 
 
-@dataclass
-class Carry:
-    """What the cross-year check reads of a report: its agency and year, and its 结转 rows."""
-
-    report_id: str
-    name: str | None  # the result's source name, for the message
-    agency: str
-    year: int
-    carried_over: dict  # 二、上年结转, {column: value}
-    carried_forward: dict  # 四、结转下年度继续办理
+def _carried_rows(identities: Iterable[T.CarryIdentity]) -> set[tuple[str, str]]:
+    """The (table, row) pairs the template carries over from one year to the next."""
+    return {(i.table, row) for i in identities for row in (i.row, i.next_row)}
 
 
-def carry_of(result: dict) -> Carry | None:
-    """The cross-year reading of a result; None for one without agency, year or 表三."""
-    meta, applications = result["report"], result.get("applications")
-    if not (meta.get("agency") and meta.get("year") and applications):
+def carry_of(result: dict, identities: Iterable[T.CarryIdentity] = T.CARRY_IDENTITIES) -> Carry | None:
+    """The cross-year reading of a result; None for one without agency, year or the carried tables."""
+    meta, rows = result["report"], _carried_rows(identities)
+    if not (meta.get("agency") and meta.get("year") and any(result.get(table) for table, _ in rows)):
         return None
-    return Carry(result["report_id"], result["source"]["name"], meta["agency"], meta["year"],
-                 applications.get("carried_over") or {}, applications.get("carried_forward") or {})  # fmt: skip
+    cells = {
+        (table, row, column): value
+        for table, row in rows
+        for column, value in (((result.get(table) or {}).get(row)) or {}).items()
+    }
+    return Carry(result["report_id"], result["source"]["name"], meta["agency"], meta["year"], cells)
 
 
 def report_id(source: str, sha256: str | None) -> str:
@@ -276,23 +275,26 @@ class Journal:
         """The reports with a finding of this kind."""
         return {rid for (rid,) in self.db.execute("SELECT DISTINCT report_id FROM findings WHERE kind = ?", (kind,))}
 
-    def carries(self) -> Iterator[Carry]:
+    def carries(self, identities: Iterable[T.CarryIdentity] = T.CARRY_IDENTITIES) -> Iterator[Carry]:
         """`carry_of` every stored result, in source order, read from the reports and cells
         tables instead of the results: the cross-year check of a run of any size."""
+        pairs = sorted(_carried_rows(identities))
+        tables = sorted({table for table, _ in pairs})
         rows = self.db.execute(
-            "SELECT r.id, r.agency, r.year, c.source, c.row_key, c.column_key, c.value FROM reports r "
-            "LEFT JOIN cells c ON c.report_id = r.id AND c.tbl = 'applications' "
-            "AND c.row_key IN ('carried_over', 'carried_forward') "
+            "SELECT r.id, r.agency, r.year, c.source, c.tbl, c.row_key, c.column_key, c.value FROM reports r "
+            "LEFT JOIN cells c ON c.report_id = r.id AND (c.tbl, c.row_key) IN "
+            f"(VALUES {', '.join(['(?, ?)'] * len(pairs))}) "
             "WHERE r.agency <> '' AND r.year AND EXISTS "
-            "(SELECT 1 FROM cells a WHERE a.report_id = r.id AND a.tbl = 'applications') "
-            "ORDER BY r.source, c.rowid"
+            f"(SELECT 1 FROM cells a WHERE a.report_id = r.id AND a.tbl IN ({', '.join('?' * len(tables))})) "
+            "ORDER BY r.source, c.rowid",
+            [key for pair in pairs for key in pair] + tables,
         )
         for (rid, agency, year), cells in groupby(rows, key=lambda row: row[:3]):
-            carry = Carry(rid, None, agency, year, {}, {})
-            for *_, name, row, column, value in cells:
+            carry = Carry(rid, None, agency, year, {})
+            for *_, name, table, row, column, value in cells:
                 if row is not None:
                     carry.name = name
-                    getattr(carry, row)[column] = value
+                    carry.cells[(table, row, column)] = value
             yield carry
 
     def fetched(self, url: str) -> str | None:

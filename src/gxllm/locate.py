@@ -220,10 +220,9 @@ def _headings(tokens: list[Token], pattern: str, start: int = 0, end: int | None
     return [i for i in range(start, len(tokens) if end is None else end) if _is_heading(tokens[i], pattern)]
 
 
-def _applications_anchor(tokens: list[Token]) -> int | None:
-    """The 一、本年新收 label of the real 表三: one followed closely by 二、上年结转."""
-    first_row, second_row = T.applications_shape("2021", False).rows[:2]
-    first = re.compile(first_row.anchor)
+def _first_rows(tokens: list[Token], rows: T.FirstRows) -> int | None:
+    """The first row label of a table found by its rows: one followed closely by its second row."""
+    first = re.compile(rows.first)
     # A flattened label wrapped at the margin (一、本 / 年新收…) is found across both, at the first.
     candidates = [
         i - 1 if i and not _is_label(token, first) else i
@@ -233,44 +232,67 @@ def _applications_anchor(tokens: list[Token]) -> int | None:
             and first.search(tokens[i - 1].text[-8:] + token.text[:8]))
     ]
     for i in candidates:
-        if _find(tokens, second_row.anchor, i + 1, min(len(tokens), i + 60)) is not None:
+        if _find(tokens, rows.then, i + 1, min(len(tokens), i + rows.within)) is not None:
             return i
     return candidates[0] if candidates else None
 
 
-def locate(tokens: list[Token]) -> dict[str, Region]:
-    """Regions of the tables found, keyed by table key; a table not found is not in the dict."""
-    tables = T.TABLE_BY_KEY
+def _found_by_rows(tokens: list[Token], table: T.Table) -> tuple[int, int] | None:
+    """(start, end of its rows) of a table found by its rows: it begins at the last heading before
+    them, else its header words close before them, else its first row."""
+    rows = table.found_by
+    anchor = _first_rows(tokens, rows)
+    if anchor is None:
+        return None
+    headings = _headings(tokens, table.heading, 0, anchor)
+    header = _find(tokens, table.header, max(0, anchor - rows.header_reach), anchor) if table.header else None
+    start = headings[-1] if headings else header if header is not None else anchor
+    last_row = _find(tokens, rows.last, anchor) or anchor
+    end = last_row + 1
+    while end < len(tokens) and (tokens[end].kind == "value" or tokens[end].place == tokens[last_row].place):
+        end += 1
+    return start, end
+
+
+def _first_heading(tokens: list[Token], pattern: str, start: int) -> int | None:
+    return next((i for i in range(start, len(tokens)) if _is_heading(tokens[i], pattern)), None)
+
+
+def locate(tokens: list[Token], template: T.Template = T.NATIONAL) -> dict[str, Region]:
+    """Regions of the tables found, keyed by table key; a table not found is not in the dict.
+
+    The table found by its rows (表三) comes first; each table after it is searched from the one
+    before (its first heading, else its header words), each table before it up to the one after
+    (its last heading there, else its header words). A table ends where the next one found
+    begins; the last one at its own end (after its rows, at a heading of `ends`, or the text's end)."""
+    tables = template.tables
+    pivot = next((i for i, t in enumerate(tables) if t.found_by), None)
+    spans: dict[int, tuple[int, int]] = {}  # table index -> (start, its own end)
+    search_from = 0
+    if pivot is not None and (found := _found_by_rows(tokens, tables[pivot])) is not None:
+        spans[pivot] = found
+        search_from = found[1]
+    for i in range(0 if pivot is None else pivot + 1, len(tables)):
+        table = tables[i]
+        start = _first_heading(tokens, table.heading, search_from)
+        if start is None and table.header:
+            start = _find(tokens, table.header, search_from)
+        if start is None:
+            continue
+        end = (_first_heading(tokens, table.ends, start + 1) if table.ends else None) or len(tokens)
+        spans[i] = (start, end)
+        search_from = start + 1
+    for i in reversed(range(pivot or 0)):
+        table = tables[i]
+        end = next((spans[j][0] for j in range(i + 1, len(tables)) if j in spans), len(tokens))
+        headings = _headings(tokens, table.heading, 0, end)
+        start = headings[-1] if headings else _find(tokens, table.header, 0, end) if table.header else None
+        if start is not None:
+            spans[i] = (start, end)
     regions: dict[str, Region] = {}
-
-    anchor = _applications_anchor(tokens)
-    t3_start = t3_end = None
-    if anchor is not None:
-        headings = _headings(tokens, tables["applications"].heading, 0, anchor)
-        header = _find(tokens, T.APPLICATIONS_HEADER, max(0, anchor - 80), anchor)
-        t3_start = headings[-1] if headings else header if header is not None else anchor
-        carried_forward = T.applications_shape("2021", False).rows[-1]
-        last_row = _find(tokens, carried_forward.anchor, anchor) or anchor
-        t3_end = last_row + 1
-        while t3_end < len(tokens) and (tokens[t3_end].kind == "value" or tokens[t3_end].place == tokens[last_row].place):
-            t3_end += 1
-
-    # 表四 follows 表三; without 表三, its heading is searched everywhere.
-    search_from = t3_end if t3_end is not None else 0
-    t4_headings = _headings(tokens, tables["reviews_and_lawsuits"].heading, search_from)
-    t4_start = t4_headings[0] if t4_headings else _find(tokens, T.REVIEWS_HEADER, search_from)
-    if t4_start is not None:
-        t4_end = next(
-            (i for i in range(t4_start + 1, len(tokens)) if _is_heading(tokens[i], T.LATER_SECTIONS)),
-            len(tokens),
-        )
-        regions["reviews_and_lawsuits"] = Region("reviews_and_lawsuits", t4_start, t4_end)
-    if t3_start is not None:
-        regions["applications"] = Region("applications", t3_start, t4_start if t4_start is not None else t3_end)
-
-    t2_end = t3_start if t3_start is not None else t4_start if t4_start is not None else len(tokens)
-    t2_headings = _headings(tokens, tables["active_disclosure"].heading, 0, t2_end)
-    t2_start = t2_headings[-1] if t2_headings else _find(tokens, T.ACTIVE_DISCLOSURE_HEADER, 0, t2_end)
-    if t2_start is not None:
-        regions["active_disclosure"] = Region("active_disclosure", t2_start, t2_end)
+    found = sorted(spans)
+    for n, i in enumerate(found):
+        start, end = spans[i]
+        key = tables[i].key
+        regions[key] = Region(key, start, spans[found[n + 1]][0] if n + 1 < len(found) else end)
     return regions

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -23,18 +24,18 @@ def _row_model(name: str, columns: dict[str, T.Column], extra: dict[str, Any] | 
     return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
 
 
-def _table_model(table: str) -> type[BaseModel]:
+def _table_model(table: T.Table) -> type[BaseModel]:
     """A model whose fields are every row any shape of the table has; each row its columns."""
     rows: dict[str, T.Row] = {}
     columns: dict[str, dict[str, T.Column]] = {}
     required: set[str] | None = None
-    for shape in T.shapes_of(table):
+    for shape in table.shapes:
         keys = {r.key for r in shape.rows}
         required = keys if required is None else required & keys
         for row in shape.rows:
             rows.setdefault(row.key, row)
             columns.setdefault(row.key, {}).update({c.key: c for c in shape.columns_of(row)})
-    title = "".join(part.title() for part in table.split("_"))
+    title = "".join(part.title() for part in table.key.split("_"))
     fields: dict[str, Any] = {}
     models: dict[tuple[str, ...], type[BaseModel]] = {}  # rows with the same columns share one
     for key, row in rows.items():
@@ -64,21 +65,13 @@ class FindingModel(BaseModel):
     blank_as_zero: list[str] = []
 
 
-ActiveDisclosure = _table_model("active_disclosure")
-Applications = _table_model("applications")
-ReviewsAndLawsuits = _table_model("reviews_and_lawsuits")
-
-
-class Report(BaseModel):
-    """One report, as `gxllm extract` writes it (schema_version 1)."""
+class _ReportFields(BaseModel):
+    """The fields of a report around its tables (which the template gives)."""
 
     model_config = ConfigDict(extra="allow")
 
     schema_version: Literal[1]
     report: ReportInfo
-    active_disclosure: ActiveDisclosure  # type: ignore[valid-type]
-    applications: Applications  # type: ignore[valid-type]
-    reviews_and_lawsuits: ReviewsAndLawsuits  # type: ignore[valid-type]
     status: Literal["ok", "review", "failed"]
     findings: list[FindingModel]
     table_shapes: dict[str, Literal["2021", "2019"]] = {}
@@ -88,8 +81,29 @@ class Report(BaseModel):
     gxllm_version: Optional[str] = None
 
 
-def json_schema() -> str:
-    return json.dumps(Report.model_json_schema(), ensure_ascii=False, indent=2) + "\n"
+@lru_cache(maxsize=None)
+def report_model(template: T.Template = T.NATIONAL) -> type[BaseModel]:
+    """One report, as `gxllm extract` writes it (schema_version 1)."""
+    fields: dict[str, Any] = {
+        name: (info.annotation, info) for name, info in _ReportFields.model_fields.items()
+    }
+    head = {name: fields.pop(name) for name in ("schema_version", "report")}
+    tables = {table.key: (_table_model(table), ...) for table in template.tables}
+    return create_model(
+        "Report",
+        __config__=ConfigDict(extra="allow"),
+        __doc__=report_model.__doc__,
+        **head,
+        **tables,
+        **fields,
+    )
+
+
+Report = report_model()
+
+
+def json_schema(template: T.Template = T.NATIONAL) -> str:
+    return json.dumps(report_model(template).model_json_schema(), ensure_ascii=False, indent=2) + "\n"
 
 
 if __name__ == "__main__":

@@ -21,12 +21,12 @@ def to_jsonl(result: dict) -> str:
     return json.dumps(result, ensure_ascii=False) + "\n"
 
 
-def shape_of(result: dict, table: str) -> T.Shape:
+def shape_of(result: dict, table: str, template: T.Template = T.NATIONAL) -> T.Shape:
     """The declared shape of one table of a result (by its variant, rows and columns)."""
     rows = result.get(table) or {}
     variant = result.get("table_shapes", {}).get(table) or result["report"].get("template")
     columns = {c for row in rows.values() for c in row if c != T.AMOUNT_UNIT_KEY}
-    return T.shape_for(table, variant, set(rows), columns)
+    return template.shape_for(table, variant, set(rows), columns)
 
 
 def cells(result: dict) -> Iterator[dict]:

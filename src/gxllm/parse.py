@@ -136,8 +136,9 @@ def _describe(group: list[Token]) -> str:
     return " ".join(t.text or "□" for t in group)
 
 
-def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region) -> TableResult:
-    """Read one table whose shape is known; values null where a row could not be read."""
+def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Region) -> TableResult:
+    """Read one table whose shape is known by its row labels; values null where a row could not be read."""
+    table = spec.key
     result = TableResult(table, shape, shape.empty_values())
     text, owners = _stream(tokens, region.start, region.end)
     row_starts: dict[str, int] = {}
@@ -168,7 +169,7 @@ def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region)
         paths = [_path(table, row.key, c.key) for c in columns]
         if row.key not in row_starts:
             result.findings.append(
-                Finding("missing", paths, f"{T.TABLE_BY_KEY[table].number} row 「{row.label}」 not found in the table")
+                Finding("missing", paths, f"{spec.number} row 「{row.label}」 not found in the table")
             )
             continue
         group = assigned.get(row.key)
@@ -210,7 +211,7 @@ def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region)
                     result.extras.setdefault(row.key, {})[column.unit_key] = unit
 
     if glued_rows:
-        _read_glued(result, glued_rows)
+        _read_glued(result, glued_rows, spec.number)
 
     # Numbers before the first row label are prose or header debris (`2024 年` in a PDF line).
     first_row = min(row_starts.values(), default=region.end)
@@ -223,7 +224,7 @@ def parse_table(table: str, shape: T.Shape, tokens: list[Token], region: Region)
             Finding(
                 "unassigned",
                 [],
-                f"{T.TABLE_BY_KEY[table].number}: values not under any row label: "
+                f"{spec.number}: values not under any row label: "
                 + "; ".join(_describe(g) for g in stray),
             )
         )
@@ -282,18 +283,19 @@ def _unsplit(where: str, run: str, split: RowSplit, width: int, columns_failed: 
     return f"{where}: the glued digits 「{run}」 {why}", details
 
 
-def _printed_error(table: str, instance: T.SumInstance, why: str) -> Finding:
+def _printed_error(shape: T.Shape, instance: T.SumInstance, why: str) -> Finding:
     """An identity that fails whichever split of the glued digits is right: the source's own
     arithmetic is wrong, so it is named like any failing identity."""
-    description = T.IDENTITY_BY_ID[instance.identity].description
+    description = shape.identity(instance.identity).description
     message = f"{instance.name}: {description}: fails {why}: the printed numbers do not add up"
-    return Finding("identity", [_path(table, r, c) for r, c in instance.cells], message, identity=instance.identity)
+    cells = [_path(shape.table, r, c) for r, c in instance.cells]
+    return Finding("identity", cells, message, identity=instance.identity)
 
 
-def _printed_errors(table: str, instances, split: RowSplit, label: str, run: str) -> list[Finding]:
+def _printed_errors(shape: T.Shape, instances, split: RowSplit, label: str, run: str) -> list[Finding]:
     """The identities every split of an unread glued row breaks."""
     why = f"in every split of the glued digits 「{run}」 of 「{label}」"
-    return [_printed_error(table, i, why) for i in instances if i.name in split.broken]
+    return [_printed_error(shape, i, why) for i in instances if i.name in split.broken]
 
 
 def _run_text(pieces: list[str | None]) -> str:
@@ -312,7 +314,7 @@ def _fill(result: TableResult, cells: list[tuple[T.Row, T.Column]], values: Cand
     return paths
 
 
-def _read_glued(result: TableResult, glued: dict[str, list[Token]]) -> None:
+def _read_glued(result: TableResult, glued: dict[str, list[Token]], title: str) -> None:
     """Read the rows whose digits are glued together: each row by its own identities, the rows
     left ambiguous by the column identities, and only a split that is the only one survives."""
     shape, table = result.shape, result.key
@@ -358,7 +360,7 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]]) -> None:
     by_name = {i.name: i for i in instances}  # the same instance, its cells as (row, column) keys
     for instance in broken:  # named here while a row of it stays unread; else validate names it
         if any(r in splits and splits[r].unique is None for r, _ in instance.cells):
-            result.findings.append(_printed_error(table, by_name[instance.name], "whichever split of the glued rows is right"))
+            result.findings.append(_printed_error(shape, by_name[instance.name], "whichever split of the glued rows is right"))
 
     decided = []
     for row in shape.rows:
@@ -372,12 +374,11 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]]) -> None:
             paths = [_path(table, row.key, c.key) for c in columns]
             result.findings.append(Finding("unreadable", paths, message, details=details))
             own = [i for i in instances if all(r == row.key for r, _ in i.cells)]
-            result.findings += _printed_errors(table, own, split, row.label, run)
+            result.findings += _printed_errors(shape, own, split, row.label, run)
             continue
         _fill(result, [(row, c) for c in columns], split.unique, next(t.line for t in group if t.glued))
         decided.append(row)
     if decided:
-        title = T.TABLE_BY_KEY[table].number
         result.findings.append(
             Finding(
                 "digits_split",
@@ -389,30 +390,31 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]]) -> None:
         )
 
 
-def _read_glued_reviews(result: TableResult, groups: list[list[Token]]) -> None:
-    """表四's 15 numbers glued into one run: read only by the one split that keeps T4-total."""
+def _read_glued_row(result: TableResult, groups: list[list[Token]], title: str) -> None:
+    """A one-row table's numbers glued into one run (表四's 15): read only by the one split that
+    keeps its identities."""
     shape = result.shape
     cells = shape.cell_paths()
     pieces: list[str | None] = []
     for group in groups:
         pieces += ([""] if pieces else []) + _pieces(group)  # text between runs is a boundary
     index = {(r.key, c.key): n for n, (r, c) in enumerate(cells)}
-    split = split_row(pieces, [c.kind for _, c in cells], _within(T.sum_instances(shape), index))
-    title = T.TABLE_BY_KEY[shape.table].number
+    instances = T.sum_instances(shape)
+    split = split_row(pieces, [c.kind for _, c in cells], _within(instances, index))
     if split.unique is None:
         run = _run_text(pieces)
         message, details = _unsplit(title, run, split, len(cells), [])
         paths = [_path(shape.table, r.key, c.key) for r, c in cells]
         result.findings.append(Finding("unreadable", paths, message, details=details))
-        result.findings += _printed_errors(shape.table, T.sum_instances(shape), split, title, run)
+        result.findings += _printed_errors(shape, instances, split, title, run)
         return
     paths = _fill(result, cells, split.unique, next(t.line for g in groups for t in g if t.glued))
+    kept = ", ".join(dict.fromkeys(i.identity for i in instances))
     result.findings.append(
         Finding(
             "digits_split",
             paths,
-            f"{title}: its {len(cells)} numbers printed glued together, read by the only "
-            "split that keeps T4-total",
+            f"{title}: its {len(cells)} numbers printed glued together, read by the only split that keeps {kept}",
             details={"table": shape.table, "rows": [r.key for r in shape.rows]},
         )
     )
@@ -421,19 +423,19 @@ def _read_glued_reviews(result: TableResult, groups: list[list[Token]]) -> None:
         result.findings.append(Finding("blank", blanks, f"{len(blanks)} cell(s) printed blank (kept as null)"))
 
 
-def parse_reviews(tokens: list[Token], region: Region) -> TableResult:
-    """表四 is one printed row of 15 numbers (sometimes three rows of five) under a long header."""
-    shape = T.REVIEWS_SHAPE
+def parse_one_row(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Region) -> TableResult:
+    """A table printed as one row of every cell under a long header (表四: 15 numbers, sometimes
+    three rows of five)."""
     result = TableResult(shape.table, shape, shape.empty_values())
     paths = [_path(shape.table, r.key, c.key) for r, c in shape.cell_paths()]
     located = [(start, g) for start, g in _groups(tokens, region.start, region.end) if not _blank_only(g)]
     groups = [g for _, g in located]
     width = len(paths)
     if any(t.glued for g in groups for t in g):
-        # The 15 numbers follow the header: digits before its last word are the heading's (年度).
+        # The numbers follow the header: digits before its last word are the heading's (年度).
         header = re.compile("|".join([c.label for c in shape.columns] + [r.anchor for r in shape.rows]))
         last_word = max((i for i in range(region.start, region.end) if tokens[i].kind == "text" and header.search(tokens[i].text)), default=region.start)
-        _read_glued_reviews(result, [g for start, g in located if start > last_word])
+        _read_glued_row(result, [g for start, g in located if start > last_word], spec.number)
         return result
     values: list[Token | None] | None = None
     if any(_garbled(g) for g in groups):
@@ -445,7 +447,7 @@ def parse_reviews(tokens: list[Token], region: Region) -> TableResult:
     if values is None:
         seen = "; ".join(_describe(g) for g in groups) or "none"
         result.findings.append(
-            Finding("unreadable", paths, f"表四: expected {width} values in one row, found: {seen}")
+            Finding("unreadable", paths, f"{spec.number}: expected {width} values in one row, found: {seen}")
         )
         return result
     for (row, column), path, token in zip(shape.cell_paths(), paths, values):
@@ -459,22 +461,10 @@ def parse_reviews(tokens: list[Token], region: Region) -> TableResult:
     return result
 
 
-def _region_text(tokens: list[Token], region: Region) -> str:
-    return _stream(tokens, region.start, region.end)[0]
+# How each table is read (`Table.read`).
+READERS = {"rows": parse_table, "one_row": parse_one_row}
 
 
-def active_disclosure_variant(tokens: list[Token], region: Region) -> str | None:
-    text = _region_text(tokens, region)
-    for variant, marker in T.ACTIVE_DISCLOSURE_MARKERS.items():
-        if re.search(marker, text):
-            return variant
-    return None
-
-
-def applications_layout(tokens: list[Token], region: Region) -> tuple[str, bool]:
-    """(variant, with_subtotal) of a 表三, read from the table itself."""
-    text = _region_text(tokens, region)
-    variant = "2021" if re.search(T.APPLICATIONS_2021_MARKER, text) else "2019"
-    header_end = re.search(T.applications_shape(variant, False).rows[0].anchor, text)
-    header = text[: header_end.start()] if header_end else text
-    return variant, re.search(T.SUBTOTAL_MARKER, header) is not None
+def detected_shape(spec: T.Table, tokens: list[Token], region: Region) -> T.Shape | None:
+    """The shape a located table's own labels show (`Table.detect`), None where they do not tell."""
+    return spec.detect(_stream(tokens, region.start, region.end)[0]) if spec.detect else None

@@ -10,7 +10,10 @@ drift apart:
   kinds [, 小计]) | 总计; the row labels in three columns, 三、本年度办理结果 and its groups
   ((三)不予公开 …) spanning their rows;
 - 表四: 行政复议 | 行政诉讼 (未经复议直接起诉, 复议后起诉), the five column labels three times,
-  one row of 15 values.
+  one row of 15 values;
+- any other table: a header of its column labels over its rows, each a label and its values.
+
+Which layout a table has is declared in the template (`Table.printed`, a key of `LAYOUTS`).
 """
 
 from __future__ import annotations
@@ -83,17 +86,17 @@ def printed_rows(shape: T.Shape) -> list[PrintedRow]:
     return out
 
 
-def grid(shape: T.Shape, amount_unit: str | None = None) -> Grid:
+def grid(shape: T.Shape, amount_unit: str | None = None, template: T.Template = T.NATIONAL) -> Grid:
     """The printed grid of a table of this shape; `amount_unit` is the unit printed after an
     amount column's label (表二 2019 政府集中采购: 元 or 万元)."""
-    if shape.table == "active_disclosure":
-        return _active_disclosure(shape, amount_unit)
-    if shape.table == "applications":
-        return _applications(shape)
-    return _reviews(shape)
+    return LAYOUTS[template.table(shape.table).printed](shape, amount_unit)
 
 
-def _active_disclosure(shape: T.Shape, amount_unit: str | None) -> Grid:
+def _column_label(column: T.Column, amount_unit: str | None) -> str:
+    return column.label + (f"(单位:{amount_unit})" if column.unit_key and amount_unit else "")
+
+
+def _article_groups(shape: T.Shape, amount_unit: str | None) -> Grid:
     width = 1 + max(len(r.columns) for r in shape.rows)
     rows: list[list[GridCell]] = []
     last_article = None
@@ -103,7 +106,7 @@ def _active_disclosure(shape: T.Shape, amount_unit: str | None) -> Grid:
         if ARTICLE[row.key] != last_article:
             last_article = ARTICLE[row.key]
             rows.append([GridCell(f"第二十条第{last_article}项", colspan=width)])
-            labels = [c.label + (f"(单位:{amount_unit})" if c.unit_key and amount_unit else "") for c in columns]
+            labels = [_column_label(c, amount_unit) for c in columns]
             head = [GridCell(INFO_CONTENT)] + [GridCell(text) for text in labels]
             head[-1].colspan = pad
             rows.append(head)
@@ -113,7 +116,7 @@ def _active_disclosure(shape: T.Shape, amount_unit: str | None) -> Grid:
     return width, rows
 
 
-def _applications(shape: T.Shape) -> Grid:
+def _applicants(shape: T.Shape, amount_unit: str | None) -> Grid:
     columns = shape.columns
     width = 3 + len(columns)
     organisations = columns[1:-1]
@@ -149,7 +152,7 @@ def _applications(shape: T.Shape) -> Grid:
     return width, rows
 
 
-def _reviews(shape: T.Shape) -> Grid:
+def _one_row(shape: T.Shape, amount_unit: str | None) -> Grid:
     groups, columns = shape.rows, shape.columns
     lawsuit, direct = groups[1].label.split("·")
     after = groups[2].label.split("·")[1]
@@ -161,3 +164,14 @@ def _reviews(shape: T.Shape) -> Grid:
         [GridCell(cell=(g.key, c.key)) for g in groups for c in columns],
     ]
     return 3 * n, rows
+
+
+def _rows(shape: T.Shape, amount_unit: str | None) -> Grid:
+    columns = shape.columns
+    head = [GridCell()] + [GridCell(_column_label(c, amount_unit)) for c in columns]
+    body = [[GridCell(row.label)] + [GridCell(cell=(row.key, c.key)) for c in columns] for row in shape.rows]
+    return 1 + len(columns), [head] + body
+
+
+# The printed layouts a table can declare (`Table.printed`).
+LAYOUTS = {"article_groups": _article_groups, "applicants": _applicants, "one_row": _one_row, "rows": _rows}

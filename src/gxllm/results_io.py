@@ -1,18 +1,24 @@
 """Results on disk, for `review` and `apply`: a batch run folder, a results.jsonl, or the JSON
 of `gxllm extract` (one object or an array). Writing is all-or-nothing: the run folder's journal
-in one transaction (then its output files rewritten from it), a file by write-and-rename."""
+in one transaction (then its output files rewritten from it), a file by write-and-rename. The
+run folder's output files (results.jsonl, cells.csv, summary.json) are written here, for batch
+and apply alike."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .journal import Journal
 
 
 @dataclass
@@ -77,22 +83,56 @@ def load_results(spec: str) -> ResultSet:
 def save_results(results: ResultSet, changed: list[dict]) -> None:
     """Write the results back where they came from; `changed` are the ones to store again."""
     if results.kind == "run":
-        from .batch import refresh_summary, write_outputs
         from .journal import Journal
 
         journal = Journal(results.path / "gxllm.sqlite")
         try:
             journal.update_all(changed)
-            write_outputs(results.path, journal, refresh_summary(results.path, results.results))
+            write_outputs(results.path, journal, json_text(refresh_summary(results.path, results.results)))
         finally:
             journal.close()
         return
     if results.kind == "jsonl":
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results.results)
     else:
-        payload = results.results[0] if results.single else results.results
-        text = json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
+        text = json_text(results.results[0] if results.single else results.results)
     write_atomic(results.path, text)
+
+
+def json_text(value: object) -> str:
+    """The JSON files gxllm writes: indented, Chinese as is, ending with a newline."""
+    return json.dumps(value, ensure_ascii=False, indent=2) + "\n"
+
+
+def write_outputs(out: Path, journal: Journal, summary_json: str) -> None:
+    """results.jsonl, cells.csv and summary.json of a run folder, from its journal in source order."""
+    import csv  # not needed by `gxllm extract -o out.json`, which writes through this module
+
+    from .journal import CELL_FIELDS
+
+    with atomic_file(out / "results.jsonl") as handle:
+        handle.writelines(journal.result_lines())
+    with atomic_file(out / "cells.csv") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(CELL_FIELDS)
+        writer.writerows(journal.cell_rows())
+    write_atomic(out / "summary.json", summary_json)
+
+
+def refresh_summary(out: Path, results: list[dict]) -> dict:
+    """summary.json after the results changed without a run (`gxllm apply`): the run's own
+    figures stay, the status counts, cross-year mismatches and reviewed cells are recounted."""
+    path = out / "summary.json"
+    summary = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"reports": len(results)}
+    summary["status"] = dict(sorted(Counter(r["status"] for r in results).items()))
+    summary["cross_year_mismatches"] = sum(f["kind"] == "cross_year" for r in results for f in r["findings"]) // 2
+    summary["human_decisions"] = sum(
+        c.get("source") == "human"
+        for r in results
+        for table in (r.get("provenance") or {}).values()
+        for c in table.get("cells", {}).values()
+    )
+    return summary
 
 
 @contextmanager

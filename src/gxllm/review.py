@@ -67,6 +67,7 @@ class Conflict:
     value: Number  # what the result holds now
     rules_value: Number | str  # "" where the rules did not read the cell
     llm_value: Number | str  # "" where the LLM was not asked or did not answer
+    table_label: str  # 表三 …
     kinds: list[str] = field(default_factory=list)
     identities: list[IdentityFailure] = field(default_factory=list)  # failing instances over this cell
     rules_satisfies: list[str] = field(default_factory=list)
@@ -80,10 +81,6 @@ class Conflict:
     def path(self) -> str:
         return f"{self.table}.{self.row}.{self.column}"
 
-    @property
-    def table_label(self) -> str:
-        return T.TABLE_BY_KEY[self.table].number
-
 
 @dataclass
 class ReportReview:
@@ -95,6 +92,7 @@ class ReportReview:
     conflicts: list[Conflict]
     involved: set[str]  # cells of failing identities that are not suspects
     notes: list[dict]  # findings needing review that name no cell
+    template: T.Template = T.NATIONAL  # the tables the result holds
 
     @property
     def report(self) -> dict:
@@ -120,18 +118,18 @@ def _label(shape: T.Shape, row: str, column: str) -> tuple[str, str]:
     return (found[0].label, found[1].label) if found else (row, column)
 
 
-def identity_failure(result: dict, finding: dict) -> IdentityFailure:
+def identity_failure(result: dict, finding: dict, template: T.Template = T.NATIONAL) -> IdentityFailure:
     """The arithmetic of one identity finding, from the values the result holds now."""
     cells = tuple(finding["cells"])
     table = cells[0].split(".")[0]
-    shape = shape_of(result, table)
+    shape = shape_of(result, table, template)
     values = result.get(table) or {}
 
     def value(path: str) -> Number:
         _, row, column = path.split(".")
         return (values.get(row) or {}).get(column)
 
-    identity = next((i for i in T.SUM_IDENTITIES if i.id == finding.get("identity")), None)
+    identity = next((i for i in template.identities if i.id == finding.get("identity")), None)
     if identity is None:  # counts: one cell that is not a count
         _, row, column = cells[0].split(".")
         row_label, column_label = _label(shape, row, column)
@@ -163,14 +161,14 @@ def _side(description: str, terms: list[tuple[str, Number]]) -> str:
     return f"{description.replace(' ', '')}: {' + '.join(shown) or '0'} = {total}"
 
 
-def review_report(result: dict) -> ReportReview | None:
+def review_report(result: dict, template: T.Template = T.NATIONAL) -> ReportReview | None:
     """The conflicts of one result, or None when it needs no review."""
     if result.get("status") != "review":
         return None
     rid = report_id_of(result)
     findings = [f for f in result.get("findings", []) if f["kind"] not in INFORMATIONAL]
     identity_findings = [f for f in findings if f["kind"] == "identity" and f["cells"]]
-    failures = [identity_failure(result, f) for f in identity_findings]
+    failures = [identity_failure(result, f, template) for f in identity_findings]
     # How many failing identities run through each cell: the suspects are each identity's maxima.
     weight: dict[str, int] = {}
     for failure in failures:
@@ -191,12 +189,14 @@ def review_report(result: dict) -> ReportReview | None:
     def conflict(path: str) -> Conflict:
         if path not in conflicts:
             table, row, column = path.split(".")
-            row_label, column_label = _label(shape_of(result, table), row, column)
+            row_label, column_label = _label(shape_of(result, table, template), row, column)
             value = ((result.get(table) or {}).get(row) or {}).get(column)
             source = (result.get("provenance", {}).get(table, {}).get("cells", {}).get(f"{row}.{column}") or {}).get("source")
             rules_value = "" if source == "llm" else value
             llm_value = value if source in ("llm", "both") else ""
-            conflicts[path] = Conflict(rid, table, row, column, row_label, column_label, value, rules_value, llm_value)
+            conflicts[path] = Conflict(
+                rid, table, row, column, row_label, column_label, value, rules_value, llm_value, template.table(table).number
+            )
         return conflicts[path]
 
     notes = []
@@ -223,28 +223,29 @@ def review_report(result: dict) -> ReportReview | None:
     for item in conflicts.values():  # a null the rules could not read is no reading, not a blank cell
         if item.rules_value is None and set(item.kinds) & {*UNREAD, "unassigned"}:
             item.rules_value = ""
-    for path in sorted(suspects, key=_template_order(result)):
+    order = _template_order(result, template)
+    for path in sorted(suspects, key=order):
         conflict(path).kinds.append("identity")
     for failure in failures:
         for path in failure.cells:
             if path in conflicts:
                 conflicts[path].identities.append(failure)
-    ordered = sorted(conflicts.values(), key=lambda c: _template_order(result)(c.path))
+    ordered = sorted(conflicts.values(), key=lambda c: order(c.path))
     involved = {c for f in failures for c in f.cells} - set(conflicts)
-    return ReportReview(result, rid, ordered, involved, notes)
+    return ReportReview(result, rid, ordered, involved, notes, template)
 
 
-def _template_order(result: dict):
+def _template_order(result: dict, template: T.Template):
     """A sort key that puts cells in the order the template prints them."""
     order: dict[str, int] = {}
-    for table in T.TABLES:
-        for row, column in shape_of(result, table.key).cell_paths():
+    for table in template.tables:
+        for row, column in shape_of(result, table.key, template).cell_paths():
             order[f"{table.key}.{row.key}.{column.key}"] = len(order)
     return lambda path: order.get(path, len(order))
 
 
-def review(results: list[dict]) -> list[ReportReview]:
-    return [r for r in map(review_report, results) if r is not None]
+def review(results: list[dict], template: T.Template = T.NATIONAL) -> list[ReportReview]:
+    return [r for r in (review_report(result, template) for result in results) if r is not None]
 
 
 def summary(results: list[dict], reviews: list[ReportReview]) -> dict:

@@ -377,11 +377,11 @@ def _section(item: ReportReview) -> str:
     if item.notes:
         out.append("<ul>")
         for note in item.notes:
-            table = T.TABLE_BY_KEY.get(note.get("table") or "")
+            table = next((t for t in item.template.tables if t.key == note.get("table")), None)
             where = f"{table.number} " if table and not note["message"].startswith(table.number) else ""
             out.append(f'<li><span class="k">{_kind_label(note["kind"])}</span>{where}{escape(note["message"])}</li>')
         out.append("</ul>")
-    for table in T.TABLES:
+    for table in item.template.tables:
         conflicts = [c for c in item.conflicts if c.table == table.key]
         if conflicts or any(p.startswith(table.key + ".") for p in item.involved):
             out.append(_table_block(item, table, conflicts, numbers))
@@ -391,11 +391,11 @@ def _section(item: ReportReview) -> str:
 
 def _table_block(item: ReportReview, table: T.Table, conflicts: list[Conflict], numbers: dict[str, int]) -> str:
     result = item.result
-    shape = shape_of(result, table.key)
+    shape = shape_of(result, table.key, item.template)
     provenance = (result.get("provenance") or {}).get(table.key) or {}
     split = {cell for cell, where in (provenance.get("cells") or {}).items() if where.get("split")}
     grid = _Grid(item, table.key, result.get(table.key) or {}, numbers, split)
-    out = [f"<h3>{table.number} {escape(table.title)}</h3>", _printed_table(shape, grid)]
+    out = [f"<h3>{table.number} {escape(table.title)}</h3>", _printed_table(shape, grid, item.template)]
     if conflicts:
         out.append('<ol class="cs">')
         drawn = [shape.cell(c.row, c.column) for c in conflicts]
@@ -461,10 +461,10 @@ def _th(text: str, colspan: int = 1, rowspan: int = 1) -> str:
     return f"<th{attributes}>{escape(text)}</th>"
 
 
-def _printed_table(shape: T.Shape, grid: _Grid) -> str:
+def _printed_table(shape: T.Shape, grid: _Grid, template: T.Template) -> str:
     """The table on the grid the template prints (gxllm.printed); the rows before the first
     value are its header."""
-    _, rows = printed.grid(shape, grid.amount_unit())
+    _, rows = printed.grid(shape, grid.amount_unit(), template)
     head: list[str] = []
     body: list[str] = []
     for cells in rows:

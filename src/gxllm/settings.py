@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 from .errors import GxllmError
-from .prices import price_of
+from .llm.prices import price_of
 
 if TYPE_CHECKING:  # pathlib (with urllib.parse) loads only where a Path is made: not for a rules-only run
     from pathlib import Path
@@ -26,7 +26,7 @@ LLM_CHOICES = ("auto", "always", "never")
 MODE_CHOICES = ("tools", "json_schema", "json", "md_json")
 LOCAL = "local"
 DEFAULT_MODEL = "gpt-4o-mini"
-DEFAULT_LOCAL_MODEL = "qwen2.5-coder-1.5b"  # see local_model.MODELS
+DEFAULT_LOCAL_MODEL = "qwen2.5-coder-1.5b"  # see llm.local_model.MODELS
 
 # What each kind of endpoint supports best. llama.cpp's server constrains tool calls with a
 # grammar (always schema-valid) and answers json_schema with HTTP 500; DeepSeek and DashScope

@@ -2,7 +2,9 @@
 
 Everything that knows a table, a row, a column, a Chinese label or an identity reads it from
 here: the parser (anchors), the validator (identities), the output model and JSON schema, the
-CSV writer and the review report. Two templates exist:
+CSV writer and the review report. The pipeline runs on a `Template`: its `Table`s, each saying
+how it is found, which shapes it takes and how its shape is told, how it is read and printed,
+and the cells carried over from year to year. `NATIONAL` is the national one, in two variants:
 
 - "2021": 国办公开办函〔2021〕30号, reports for 2021 and later;
 - "2019": 国办公开办函〔2019〕60号, reports for 2019 and 2020.
@@ -14,9 +16,13 @@ punctuation, and they tolerate the label variants seen in real reports (typos, 1
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
+
+from .errors import TemplateError
 
 TemplateId = Literal["2021", "2019"]
 TEMPLATES: tuple[TemplateId, ...] = ("2021", "2019")
@@ -49,6 +55,22 @@ class Row:
 
 
 @dataclass(frozen=True)
+class SumIdentity:
+    """sum(lhs) == sum(rhs), instantiated once per row (`per="row"`) or per column.
+
+    `lhs`/`rhs` name column keys for per-row identities and row keys for per-column ones;
+    `rhs=None` means "every result row of the table" (T3-results).
+    """
+
+    id: str
+    table: str
+    per: Literal["row", "column"]
+    lhs: tuple[str, ...]
+    rhs: tuple[str, ...] | None
+    description: str
+
+
+@dataclass(frozen=True)
 class Shape:
     """The rows and columns one table has in one report (read from the table itself)."""
 
@@ -56,9 +78,13 @@ class Shape:
     variant: str  # "2021" / "2019": which template the table follows
     rows: tuple[Row, ...]
     columns: tuple[Column, ...]  # 表三/表四: shared by every row; 表二: empty (per row)
+    identities: tuple[SumIdentity, ...] = ()  # the sum identities over the table
 
     def row(self, key: str) -> Row:
         return next(r for r in self.rows if r.key == key)
+
+    def identity(self, id: str) -> SumIdentity:
+        return next(i for i in self.identities if i.id == id)
 
     def columns_of(self, row: Row) -> tuple[Column, ...]:
         return row.columns or self.columns
@@ -199,84 +225,10 @@ _T3_TAIL = (
     Row("carried_forward", "四、结转下年度继续办理", r"结转下年", short="四"),
 )
 # Which (六) shape a 表三 has is read from the table: any 2021 sub-row decides it.
+# Which (六) shape a 表三 has is read from the table: any 2021 sub-row decides it.
 APPLICATIONS_2021_MARKER = r"无正当理由逾期|逾期不补正|逾期未按收费|收费通知"
 
-
-def applications_shape(variant: TemplateId, with_subtotal: bool) -> Shape:
-    columns = APPLICANT_COLUMNS + ((SUBTOTAL_COLUMN,) if with_subtotal else ()) + (TOTAL_COLUMN,)
-    return Shape("applications", variant, _T3_HEAD + _T3_OTHER[variant] + _T3_TAIL, columns)
-
-
-# --- 表四 政府信息公开行政复议、行政诉讼情况 -------------------------------------------------
-
-REVIEW_COLUMNS = (
-    Column("upheld", "结果维持"),
-    Column("corrected", "结果纠正"),
-    Column("other", "其他结果"),
-    Column("pending", "尚未审结"),
-    Column("total", "总计"),
-)
-REVIEW_ROWS = (
-    Row("administrative_review", "行政复议", r"行政复议"),
-    Row("lawsuit_direct", "行政诉讼·未经复议直接起诉", r"未经复议"),
-    Row("lawsuit_after_review", "行政诉讼·复议后起诉", r"复议后起诉"),
-)
-REVIEWS_SHAPE = Shape("reviews_and_lawsuits", "2021", REVIEW_ROWS, REVIEW_COLUMNS)
-
-
-def active_disclosure_shape(variant: TemplateId) -> Shape:
-    return Shape("active_disclosure", variant, ACTIVE_DISCLOSURE_ROWS[variant], ())
-
-
-# --- tables ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Table:
-    key: str
-    number: str  # 表二 …
-    title: str
-    heading: str  # regex for the section heading
-    required: bool  # a report without it needs review (表二 may legitimately be prose)
-
-
-TABLES = (
-    Table("active_disclosure", "表二", "主动公开政府信息情况", r"主动公开政府信息情况", False),
-    Table("applications", "表三", "收到和处理政府信息公开申请情况", r"收到和处理政府信息公开申请", True),
-    Table("reviews_and_lawsuits", "表四", "政府信息公开行政复议、行政诉讼情况", r"行政复议.{0,3}行政诉讼", True),
-)
-TABLE_BY_KEY = {t.key: t for t in TABLES}
-
-# Where a table begins when no heading is printed: its header words.
-ACTIVE_DISCLOSURE_HEADER = r"第二十条"
-APPLICATIONS_HEADER = r"勾稽关系|钩稽关系|申请人情况"
-REVIEWS_HEADER = r"^行政复议"
-# The sections after the tables (五、存在的主要问题…, 六、其他需要报告的事项) end 表四.
-LATER_SECTIONS = r"^(?:[五六七八]、|\([五六七八]\))|存在的主要问题|其他需要报告|改进情况"
-# Citations of the 通知 that tell the template when no table says it.
-TEMPLATE_CITATIONS: dict[str, str] = {"2021": r"2021\D{0,3}30号", "2019": r"2019\D{0,3}60号"}
-
-
-# --- identities -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SumIdentity:
-    """sum(lhs) == sum(rhs), instantiated once per row (`per="row"`) or per column.
-
-    `lhs`/`rhs` name column keys for per-row identities and row keys for per-column ones;
-    `rhs=None` means "every result row of the table" (T3-results).
-    """
-
-    id: str
-    table: str
-    per: Literal["row", "column"]
-    lhs: tuple[str, ...]
-    rhs: tuple[str, ...] | None
-    description: str
-
-
-SUM_IDENTITIES = (
+APPLICATIONS_IDENTITIES = (
     SumIdentity(
         "T3-row", "applications", "row", ("total",), tuple(c.key for c in APPLICANT_COLUMNS),
         "总计 = 自然人 + 五类法人或其他组织",
@@ -293,13 +245,159 @@ SUM_IDENTITIES = (
         "T3-flow", "applications", "column", ("new_received", "carried_over"),
         ("total_processed", "carried_forward"), "一 + 二 = 三(七) + 四",
     ),
+)
+
+
+def applications_shape(variant: TemplateId, with_subtotal: bool) -> Shape:
+    columns = APPLICANT_COLUMNS + ((SUBTOTAL_COLUMN,) if with_subtotal else ()) + (TOTAL_COLUMN,)
+    return Shape("applications", variant, _T3_HEAD + _T3_OTHER[variant] + _T3_TAIL, columns, APPLICATIONS_IDENTITIES)
+
+
+def _applications_detected(text: str) -> Shape:
+    """表三's shape from its label text: its (六) rows, and 小计 in the header before its first row."""
+    variant = "2021" if re.search(APPLICATIONS_2021_MARKER, text) else "2019"
+    header_end = re.search(_T3_HEAD[0].anchor, text)
+    header = text[: header_end.start()] if header_end else text
+    return applications_shape(variant, re.search(SUBTOTAL_MARKER, header) is not None)
+
+
+# --- 表四 政府信息公开行政复议、行政诉讼情况 -------------------------------------------------
+
+REVIEW_COLUMNS = (
+    Column("upheld", "结果维持"),
+    Column("corrected", "结果纠正"),
+    Column("other", "其他结果"),
+    Column("pending", "尚未审结"),
+    Column("total", "总计"),
+)
+REVIEW_ROWS = (
+    Row("administrative_review", "行政复议", r"行政复议"),
+    Row("lawsuit_direct", "行政诉讼·未经复议直接起诉", r"未经复议"),
+    Row("lawsuit_after_review", "行政诉讼·复议后起诉", r"复议后起诉"),
+)
+REVIEWS_IDENTITIES = (
     SumIdentity(
         "T4-total", "reviews_and_lawsuits", "row", ("total",),
         ("upheld", "corrected", "other", "pending"), "总计 = 结果维持 + 结果纠正 + 其他结果 + 尚未审结",
     ),
 )
+REVIEWS_SHAPE = Shape("reviews_and_lawsuits", "2021", REVIEW_ROWS, REVIEW_COLUMNS, REVIEWS_IDENTITIES)
+
+
+def active_disclosure_shape(variant: TemplateId) -> Shape:
+    return Shape("active_disclosure", variant, ACTIVE_DISCLOSURE_ROWS[variant], ())
+
+
+def _active_disclosure_detected(text: str) -> Shape | None:
+    """表二's shape from its header words; None when they do not tell (the report's template decides)."""
+    return next(
+        (active_disclosure_shape(v) for v, marker in ACTIVE_DISCLOSURE_MARKERS.items() if re.search(marker, text)),
+        None,
+    )
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FirstRows:
+    """A table found by its own rows wherever it is printed: its first row's label with the
+    second's close after it (a 一、本年新收 in prose has no 二、上年结转 within `within` tokens),
+    and its last row, whose values end it when no table follows."""
+
+    first: str  # regexes on normalised text, like row anchors
+    then: str
+    last: str
+    within: int = 60
+    header_reach: int = 80  # how far before the first row its header words are looked for
+
+
+@dataclass(frozen=True)
+class Table:
+    """Everything the pipeline knows of one table. A template's tables are located around the one
+    found by its rows (`found_by`): those after it each from the one before, those before it each
+    up to the one after; each table ends where the next one found begins."""
+
+    key: str
+    number: str  # 表二 …
+    title: str
+    heading: str  # regex for the section heading
+    required: bool  # a report without it needs review (表二 may legitimately be prose)
+    shapes: tuple[Shape, ...]  # every shape it can take, in schema order
+    # The shape its label text shows; None where the text does not tell (the report's template
+    # decides). Without `detect` a table has one shape.
+    detect: Callable[[str], Shape | None] | None = None
+    # How strongly its shape tells the report's template: "strong" before the cited 通知, "weak"
+    # after it, None not at all.
+    evidence: Literal["strong", "weak"] | None = None
+    header: str | None = None  # where it begins when no heading is printed: its header words
+    found_by: FirstRows | None = None
+    ends: str | None = None  # headings that end it when no table follows it (else the text's end)
+    read: Literal["rows", "one_row"] = "rows"  # by row labels, or every cell as one printed row (表四)
+    printed: str = "rows"  # its printed layout, a key of gxllm.printed.LAYOUTS
+
+    def default_shape(self, variant: str | None) -> Shape:
+        """Its shape where the table itself does not tell: the first of the variant."""
+        return next((s for s in self.shapes if s.variant == variant), self.shapes[0])
+
+    def shape_in(self, text: str, variant: str | None) -> Shape:
+        """Its shape, read from its label text where it can be, else the variant's default."""
+        return (self.detect(text) if self.detect else None) or self.default_shape(variant)
+
+
+# The sections after the tables (五、存在的主要问题…, 六、其他需要报告的事项) end 表四.
+LATER_SECTIONS = r"^(?:[五六七八]、|\([五六七八]\))|存在的主要问题|其他需要报告|改进情况"
+
+TABLES = (
+    Table(
+        "active_disclosure", "表二", "主动公开政府信息情况", r"主动公开政府信息情况", False,
+        tuple(active_disclosure_shape(v) for v in TEMPLATES), _active_disclosure_detected, "strong",
+        header=r"第二十条", printed="article_groups",
+    ),
+    Table(
+        "applications", "表三", "收到和处理政府信息公开申请情况", r"收到和处理政府信息公开申请", True,
+        tuple(applications_shape(v, s) for v in TEMPLATES for s in (False, True)), _applications_detected, "weak",
+        header=r"勾稽关系|钩稽关系|申请人情况",
+        found_by=FirstRows(_T3_HEAD[0].anchor, _T3_HEAD[1].anchor, _T3_TAIL[-1].anchor),
+        printed="applicants",
+    ),
+    Table(
+        "reviews_and_lawsuits", "表四", "政府信息公开行政复议、行政诉讼情况", r"行政复议.{0,3}行政诉讼", True,
+        (REVIEWS_SHAPE,), header=r"^行政复议", ends=LATER_SECTIONS, read="one_row", printed="one_row",
+    ),
+)
+TABLE_BY_KEY = {t.key: t for t in TABLES}
+
+# Citations of the 通知 that tell the template when no table says it.
+TEMPLATE_CITATIONS: dict[str, str] = {"2021": r"2021\D{0,3}30号", "2019": r"2019\D{0,3}60号"}
+
+
+# --- identities -----------------------------------------------------------------------------
+
+SUM_IDENTITIES = APPLICATIONS_IDENTITIES + REVIEWS_IDENTITIES
 IDENTITY_BY_ID = {i.id: i for i in SUM_IDENTITIES}
 COUNTS_IDENTITY = "counts"
+
+
+@dataclass(frozen=True)
+class CarryIdentity:
+    """Cells that carry over from one year's report to the next one of the same agency: `row` of
+    year N equals `next_row` of year N+1, column by column (where both are printed)."""
+
+    table: str
+    row: str  # year N: 四、结转下年度继续办理
+    next_row: str  # year N+1: 二、上年结转
+    columns: tuple[Column, ...]
+    row_name: str  # how the finding names each row
+    next_row_name: str
+
+
+CARRY_IDENTITIES = (
+    CarryIdentity(
+        "applications", "carried_forward", "carried_over", APPLICANT_COLUMNS + (SUBTOTAL_COLUMN, TOTAL_COLUMN),
+        "四、结转下年度继续办理", "二、上年结转",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -340,9 +438,7 @@ def sum_instances(shape: Shape) -> tuple[SumInstance, ...]:
     row_keys = [r.key for r in shape.rows]
     column_keys = [c.key for c in shape.columns]
     out = []
-    for identity in SUM_IDENTITIES:
-        if identity.table != shape.table:
-            continue
+    for identity in shape.identities:
         if identity.per == "row":
             if set(identity.lhs + identity.rhs) <= set(column_keys):
                 out += [
@@ -359,28 +455,50 @@ def sum_instances(shape: Shape) -> tuple[SumInstance, ...]:
     return tuple(out)
 
 
-# --- lookups derived from the declarations above -------------------------------------------
+# --- the template the pipeline runs on -------------------------------------------------------
 
 
-def shapes_of(table: str) -> tuple[Shape, ...]:
-    """Every shape a table can take, for the schema and for label lookups."""
-    if table == "active_disclosure":
-        return tuple(active_disclosure_shape(v) for v in TEMPLATES)
-    if table == "applications":
-        return tuple(applications_shape(v, s) for v in TEMPLATES for s in (False, True))
-    return (REVIEWS_SHAPE,)
+@dataclass(frozen=True)
+class Template:
+    """The unit the pipeline runs on: its tables in printed order, the 通知 citations that name a
+    variant and the cells that carry over from year to year. Adding a table is adding a `Table`."""
+
+    tables: tuple[Table, ...]
+    citations: tuple[tuple[str, str], ...] = ()  # (variant, regex)
+    carries: tuple[CarryIdentity, ...] = ()
+
+    def table(self, key: str) -> Table:
+        found = next((t for t in self.tables if t.key == key), None)
+        if found is None:
+            raise TemplateError(f"no table {key!r} in the template (tables: {', '.join(t.key for t in self.tables)})")
+        return found
+
+    @property
+    def identities(self) -> tuple[SumIdentity, ...]:
+        """Every sum identity over its tables, in table order."""
+        return tuple(dict.fromkeys(i for t in self.tables for s in t.shapes for i in s.identities))
+
+    def shapes_of(self, table: str) -> tuple[Shape, ...]:
+        """Every shape a table can take, for the schema and for label lookups."""
+        return self.table(table).shapes
+
+    def shape_for(
+        self, table: str, variant: str | None, row_keys: set[str] = frozenset(), column_keys: set[str] = frozenset()
+    ) -> Shape:
+        """The declared shape a result's table has (by its variant, rows and columns)."""
+        candidates = self.shapes_of(table)
+        return next(
+            (
+                s
+                for s in candidates
+                if (variant is None or s.variant == variant or len(candidates) == 1)
+                and (not row_keys or row_keys == {r.key for r in s.rows})
+                and (not column_keys or not s.columns or column_keys == {c.key for c in s.columns})
+            ),
+            candidates[0],
+        )
 
 
-def shape_for(table: str, variant: str | None, row_keys: set[str] = frozenset(), column_keys: set[str] = frozenset()) -> Shape:
-    """The declared shape a result's table has (by its variant, rows and columns)."""
-    candidates = shapes_of(table)
-    return next(
-        (
-            s
-            for s in candidates
-            if (variant is None or s.variant == variant or table == "reviews_and_lawsuits")
-            and (not row_keys or row_keys == {r.key for r in s.rows})
-            and (not column_keys or not s.columns or column_keys == {c.key for c in s.columns})
-        ),
-        candidates[0],
-    )
+NATIONAL = Template(TABLES, tuple(TEMPLATE_CITATIONS.items()), CARRY_IDENTITIES)
+shapes_of = NATIONAL.shapes_of
+shape_for = NATIONAL.shape_for

@@ -2,15 +2,19 @@
 
 Pure: values in, findings out. Blank (null) cells are read as 0 and each finding says so.
 An identity is skipped where one of its cells could not be read (`unread`): the parser has
-already said why, and a sum over an unknown cell proves nothing.
+already said why, and a sum over an unknown cell proves nothing. Across reports, the cells the
+template says carry over from one year to the next are compared for the same agency.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
+import re
+from collections.abc import Iterable, Mapping, Set
+from dataclasses import dataclass
 
 from . import template as T
 from .findings import Finding
+from .normalize import normalize_text, squeeze
 
 Values = Mapping[str, Mapping[str, int | float | None]]
 
@@ -41,7 +45,7 @@ def check_sums(table: str, shape: T.Shape, values: Values, unread: Set[str] = fr
             Finding(
                 "identity",
                 cells,
-                f"{instance.name}: {T.IDENTITY_BY_ID[instance.identity].description}: {arithmetic}{note}",
+                f"{instance.name}: {shape.identity(instance.identity).description}: {arithmetic}{note}",
                 identity=instance.identity,
                 reported=sum(left),
                 computed=sum(right),
@@ -91,3 +95,69 @@ def check_counts(table: str, shape: T.Shape, values: Values) -> list[Finding]:
 
 def validate(table: str, shape: T.Shape, values: Values, unread: Set[str] = frozenset()) -> list[Finding]:
     return check_counts(table, shape, values) + check_sums(table, shape, values, unread)
+
+
+# --- across reports: what carries over from one year to the next ----------------------------
+
+
+@dataclass
+class Carry:
+    """What the cross-year check reads of a report: its agency and year, and its carried cells."""
+
+    report_id: str
+    name: str | None  # the result's source name, for the message
+    agency: str
+    year: int
+    cells: dict[tuple[str, str, str], int | float | None]  # (table, row, column) -> value
+
+
+_AGENCY_NOISE = re.compile(r"人民|[()（）\s·、,，]")
+
+
+def agency_key(name: str | None) -> str | None:
+    """An agency name with the small differences between reports removed (人民, brackets, spaces)."""
+    return _AGENCY_NOISE.sub("", squeeze(normalize_text(name))) if name else None
+
+
+def _same_agency(a: str, b: str) -> bool:
+    return a == b or (min(len(a), len(b)) >= 4 and (a.endswith(b) or b.endswith(a)))
+
+
+def check_carry(earlier: Carry, later: Carry, identities: Iterable[T.CarryIdentity]) -> dict[str, list[Finding]]:
+    """The `cross_year` findings, per report id, of two reports of one agency in consecutive
+    years: each carried cell printed in both that differs, named on both reports."""
+    found: dict[str, list[Finding]] = {later.report_id: [], earlier.report_id: []}
+    for identity in identities:
+        for column in identity.columns:
+            before = earlier.cells.get((identity.table, identity.row, column.key))
+            now = later.cells.get((identity.table, identity.next_row, column.key))
+            if before is None or now is None or before == now:
+                continue
+            message = (
+                f"cross-year {column.label}: {identity.next_row_name} of {later.year} ({later.name}) is {now}, "
+                f"{identity.row_name} of {earlier.year} ({earlier.name}) is {before}"
+            )
+            for carry, row in ((later, identity.next_row), (earlier, identity.row)):
+                found[carry.report_id].append(
+                    Finding("cross_year", [f"{identity.table}.{row}.{column.key}"], message,
+                            details={"this_year": now, "previous_year": before})  # fmt: skip
+                )
+    return {rid: findings for rid, findings in found.items() if findings}
+
+
+def check_cross_year(carries: Iterable[Carry], identities: Iterable[T.CarryIdentity] = T.CARRY_IDENTITIES) -> dict[str, list[Finding]]:
+    """`check_carry` over every pair of reports of the same agency in consecutive years."""
+    identities = tuple(identities)
+    by_year: dict[int, list[tuple[str, Carry]]] = {}
+    for carry in carries:
+        key = agency_key(carry.agency)
+        if key:
+            by_year.setdefault(carry.year, []).append((key, carry))
+    found: dict[str, list[Finding]] = {}
+    for year, reports in by_year.items():
+        for key, later in reports:
+            for other_key, earlier in by_year.get(year - 1, []):
+                if _same_agency(key, other_key):
+                    for rid, findings in check_carry(earlier, later, identities).items():
+                        found.setdefault(rid, []).extend(findings)
+    return found

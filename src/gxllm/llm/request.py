@@ -8,11 +8,12 @@ the response-cache key, so editing the prompt means bumping the file name.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
 
-from . import template as T
-from .document import Line
+from .. import template as T
+from ..document import Line
 
 if TYPE_CHECKING:  # pydantic loads only when a request is built: a rules-only run never needs it
     from pydantic import BaseModel
@@ -22,6 +23,31 @@ PROMPT_VERSION = PROMPT_FILE.removesuffix(".md")
 
 Number = Optional[Union[int, float]]
 TableValues = dict[str, dict[str, Number]]
+
+
+@dataclass
+class LLMAnswer:
+    """One table as the LLM read it (`values`, None when it failed or was not asked), with what the
+    call took: tokens, cost, attempts, seconds; `error` says why there are no values."""
+
+    table: str
+    model: str
+    mode: str
+    values: TableValues | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    attempts: int = 0
+    seconds: float = 0.0
+    cached: bool = False
+    error: str | None = None
+    last_reply: str | None = None
+    budget: bool = False  # not asked: the budget would be exceeded (budget.BudgetedReader)
+
+    def record(self) -> dict:
+        """What the result shows of this call (values are in the tables themselves)."""
+        out = {k: v for k, v in asdict(self).items() if k != "values" and not (k == "budget" and not v)}
+        return {k: v for k, v in out.items() if v is not None}
 
 
 def _without_titles(schema: dict[str, Any]) -> None:
@@ -41,7 +67,7 @@ def _columns(shape: T.Shape, row: T.Row) -> str:
 
 
 @lru_cache(maxsize=None)
-def response_model(shape: T.Shape) -> type[BaseModel]:
+def response_model(shape: T.Shape, template: T.Template = T.NATIONAL) -> type[BaseModel]:
     """One field per row key: a list of exactly as many numbers (or nulls) as the row has columns.
 
     Field descriptions are the printed row labels; the column order is said once in the request
@@ -58,7 +84,7 @@ def response_model(shape: T.Shape) -> type[BaseModel]:
         cells = Annotated[list[cell], Field(min_length=width, max_length=width)]
         label = row.label if shape.columns else f"{row.label} {_columns(shape, row)}"
         fields[row.key] = (cells, Field(..., description=label))
-    title = T.TABLE_BY_KEY[shape.table]
+    title = template.table(shape.table)
     return create_model(
         f"{shape.table}_{shape.variant}_{len(shape.columns)}",
         __config__=ConfigDict(extra="forbid", title=shape.table, json_schema_extra=_without_titles),
@@ -72,8 +98,8 @@ def region_text(lines: list[Line]) -> str:
     return "\n".join(line.pipe_text for line in lines if line.cells)
 
 
-def messages(shape: T.Shape, text: str) -> list[dict[str, str]]:
-    table = T.TABLE_BY_KEY[shape.table]
+def messages(shape: T.Shape, text: str, template: T.Template = T.NATIONAL) -> list[dict[str, str]]:
+    table = template.table(shape.table)
     columns = f"Columns of every row, in order: {_columns(shape, shape.rows[0])}\n" if shape.columns else ""
     return [
         {"role": "system", "content": instruction()},
