@@ -1,21 +1,30 @@
 """The rule path's speed on distinct text reports, as a ratio to the floor (read + digit regex).
 
 Each report is read once (caches start cold, as in a batch of different reports): N consistent
-sample reports from tests/layouts.py, in turn in each text layout. One process, one core; CPU time (time.process_time), so other work on the machine counts less.
+sample reports from tests/layouts.py, in turn in each text layout. One process, one core; CPU
+time (time.process_time), so other work on the machine counts less. With `--src`, this tree and
+another checkout's src are measured in turn, each in a fresh process, `--rounds` times (best kept),
+and the full JSON results of every report are compared.
 
     python bench/text_speed.py            # 200 reports
     python bench/text_speed.py -n 1000 --stages
+    python bench/text_speed.py --src /tmp/before/src [--flattened]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
 
 from layouts import (  # noqa: E402
     render_blank_separated,
@@ -52,45 +61,85 @@ def floor(texts: list[bytes]) -> float:
     return best
 
 
+def measure(n: int, flattened: bool) -> dict:
+    """Seconds for gxllm and for the floor, and a digest of each report's JSON result."""
+    texts = corpus(n, flattened)
+    from gxllm.extract import extract_bytes  # imported after the corpus is built: only gxllm is timed
+
+    start = time.process_time()
+    results = [extract_bytes(data, f"r{i}.txt") for i, data in enumerate(texts)]
+    seconds = time.process_time() - start
+    digests = [hashlib.sha256(json.dumps(r, ensure_ascii=False).encode()).hexdigest() for r in results]
+    return {"seconds": seconds, "floor": floor(texts), "digests": digests}
+
+
+def show(label: str, n: int, seconds: float, bare: float) -> None:
+    print(f"{label:10s} {n / seconds:8.1f} reports/s  ({seconds * 1000 / n:.2f} ms/report)"
+          f"  ratio to floor {bare / seconds:.4f}  (floor {n / bare:.0f} reports/s)")
+
+
+def in_child(src: str, args: argparse.Namespace) -> dict:
+    command = [sys.executable, __file__, "--child", "-n", str(args.n)] + (["--flattened"] if args.flattened else [])
+    child = subprocess.run(command, env=dict(os.environ, PYTHONPATH=src), capture_output=True, text=True, check=True)
+    return json.loads(child.stdout)
+
+
+def against(args: argparse.Namespace) -> int:
+    """This tree and `--src` in turn, each in a fresh process: the fastest round of each, against
+    the fastest floor of all rounds (the same work on both sides, and the noisiest figure)."""
+    runs: dict[str, list[dict]] = {"this": [], "src": []}
+    for _ in range(args.rounds):
+        for label, src in (("this", str(ROOT / "src")), ("src", args.src)):
+            runs[label].append(in_child(src, args))
+    bare = min(m["floor"] for ms in runs.values() for m in ms)
+    best = {label: min(ms, key=lambda m: m["seconds"]) for label, ms in runs.items()}
+    for label, m in best.items():
+        show(label, args.n, m["seconds"], bare)
+    print(f"this/src   {best['src']['seconds'] / best['this']['seconds']:8.2f}×  (speed of this tree over --src)")
+    different = [i for i, (a, b) in enumerate(zip(best["this"]["digests"], best["src"]["digests"])) if a != b]
+    print(f"identical  {'yes' if not different else 'NO'}: full JSON of {args.n} reports"
+          + (f"; different: {', '.join(f'r{i}' for i in different)}" if different else ""))
+    return 0 if not different else 1
+
+
+def stages(args: argparse.Namespace) -> None:
+    from gxllm.load import load
+    from gxllm.locate import read_lines
+
+    texts = corpus(args.n, args.flattened)  # the same reports again, new objects
+    timings = dict.fromkeys(("load", "lines"), 0.0)
+    for i, data in enumerate(texts):
+        t0 = time.process_time()
+        doc = load(data, f"r{i}.txt")
+        t1 = time.process_time()
+        read_lines(doc)
+        t2 = time.process_time()
+        for key, value in zip(timings, (t1 - t0, t2 - t1)):
+            timings[key] += value
+    print("stages     " + "  ".join(f"{k} {v * 1000 / args.n:.2f} ms" for k, v in timings.items())
+          + "  (second pass: caches warm; lines = normalise, split and tokenise)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=200, help="distinct reports (default 200)")
     parser.add_argument("--flattened", action="store_true", help="every report flattened by a crawler")
     parser.add_argument("--stages", action="store_true", help="time each stage too")
+    parser.add_argument("--src", help="also measure with this src folder first on PYTHONPATH (before a change)")
+    parser.add_argument("--rounds", type=int, default=3, help="with --src: rounds of both, best kept (default 3)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    texts = corpus(args.n, args.flattened)
-    from gxllm.extract import extract_bytes  # imported after the corpus is built: only gxllm is timed
-
-    start = time.process_time()
-    for i, data in enumerate(texts):
-        extract_bytes(data, f"r{i}.txt")
-    seconds = time.process_time() - start
-    bare = floor(texts)
-    print(f"gxllm      {args.n / seconds:8.1f} reports/s  ({seconds * 1000 / args.n:.2f} ms/report)")
-    print(f"floor      {args.n / bare:8.1f} reports/s  (read + digit regex)")
-    print(f"ratio      {bare / seconds:8.4f}  (gxllm speed / floor speed)")
+    if args.src:
+        return against(args)
+    m = measure(args.n, args.flattened)
+    if args.child:
+        print(json.dumps(m))
+        return 0
+    print(f"gxllm      {args.n / m['seconds']:8.1f} reports/s  ({m['seconds'] * 1000 / args.n:.2f} ms/report)")
+    print(f"floor      {args.n / m['floor']:8.1f} reports/s  (read + digit regex)")
+    print(f"ratio      {m['floor'] / m['seconds']:8.4f}  (gxllm speed / floor speed)")
     if args.stages:
-        from gxllm.layout import split_cells
-        from gxllm.load import load
-        from gxllm.locate import tokenize
-        from gxllm.normalize import normalize_document
-
-        texts = corpus(args.n, args.flattened)  # the same reports again, new objects
-        timings = dict.fromkeys(("load", "normalize", "split", "tokenize"), 0.0)
-        for i, data in enumerate(texts):
-            t0 = time.process_time()
-            doc = load(data, f"r{i}.txt")
-            t1 = time.process_time()
-            doc = normalize_document(doc)
-            t2 = time.process_time()
-            doc = split_cells(doc)
-            t3 = time.process_time()
-            tokenize(doc)
-            t4 = time.process_time()
-            for key, value in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-                timings[key] += value
-        print("stages     " + "  ".join(f"{k} {v * 1000 / args.n:.2f} ms" for k, v in timings.items())
-              + "  (second pass: caches warm)")
+        stages(args)
     return 0
 
 

@@ -30,6 +30,31 @@ def test_squeeze_joins_labels_broken_by_spaces_and_lines():
     assert squeeze("( 一 )予以公开") == "(一)予以公开"
 
 
+def test_traditional_only_characters_are_opencc_s():
+    """The constant is what OpenCC's character dictionary says: a character whose simplified
+    candidates do not include itself."""
+    import importlib.util
+    import os
+
+    from gxllm.traditional import TRADITIONAL_ONLY
+
+    package = os.path.dirname(importlib.util.find_spec("opencc").origin)
+    with open(os.path.join(package, "dictionary", "TSCharacters.txt"), encoding="utf-8") as f:
+        pairs = [line.partition("\t")[::2] for line in f.read().splitlines()]
+    expected = {t for t, s in pairs if len(t) == 1 and s.split() and t not in s.split()}
+    assert TRADITIONAL_ONLY == expected, "regenerate src/gxllm/traditional.py from: " + "".join(sorted(expected))
+
+
+def test_normalising_leaves_plain_text_as_it_is():
+    """The characters normalize_text returns untouched without looking (ASCII, CJK ideographs,
+    、。《》) are ones the full normalisation leaves alone too."""
+    from gxllm.normalize import _UNCHANGED, _normalized
+
+    kept = [chr(c) for c in range(0x10000) if _UNCHANGED.fullmatch(chr(c))]
+    assert len(kept) == 1 + 95 + 4 + 0x5200  # tab, printable ASCII, 、。《》, U+4E00–U+9FFF
+    assert [c for c in kept if _normalized.__wrapped__(c, False) != c] == []
+
+
 def test_simplification_is_decided_by_the_document():
     assert needs_simplification("本報告依據《中華人民共和國政府信息公開條例》國務院辦公廳關於")
     assert not needs_simplification("本报告依据《中华人民共和国政府信息公开条例》编制。著作权归属。")

@@ -18,13 +18,11 @@ from . import __version__
 from . import template as T
 from .document import Document, Line, OcrRead
 from .findings import ASKS_LLM, UNREAD, Finding, finding
-from .layout import split_cells
 from .llm.request import region_text
 from .load import load
-from .locate import Token, locate, tokenize
+from .locate import Token, locate, read_lines
 from .metadata import find_agency, find_year
 from .model import CellRef, LLMUsage, Provenance, ReportInfo, Result, TableReading
-from .normalize import normalize_document, squeeze
 from .parse import READERS, TableResult, Value, detected_shape, shown_split
 from .reconcile import reconcile
 from .result_json import parse_cell, shape_of
@@ -136,10 +134,9 @@ def read_rules(doc: Document, template: T.Template = T.NATIONAL) -> RuleReading:
     """The rule path of a loaded document: normalise, split, locate, parse, verify. Pure.
     `template`: the tables to find and read (the national template unless another is given)."""
     printed = doc
-    doc = split_cells(normalize_document(doc))
-    lines = [squeeze(line.text) for line in doc.lines]
+    doc, lines, tokens = read_lines(doc)
     year = find_year(lines)
-    results, spans, variant = _parse_all(tokenize(doc), "\n".join(lines), year, template)
+    results, spans, variant = _parse_all(tokens, "\n".join(lines), year, template)
     tables = {}
     for key, result in results.items():
         findings = list(result.findings)

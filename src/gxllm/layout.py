@@ -17,16 +17,16 @@ parse stage splits it into cells with the template's identities (`gxllm.split`).
 from __future__ import annotations
 
 import re
-from dataclasses import replace
-from functools import lru_cache
 
 from . import template as T
-from .document import Cell, Document, Line
+from .document import Cell
 
 _FOOTER = re.compile(r"^\s*(?:[-—]\s*\d{1,3}\s*[-—]|第\s*\d{1,3}\s*页(?:\s*[,/]?\s*共\s*\d{1,3}\s*页)?|\d{1,3}\s*/\s*\d{1,3})\s*$")
 _MARKDOWN_RULE = re.compile(r"^:?-{2,}:?$")
-_WORD = re.compile(r"\S+")
 NUMBER = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:万元|元)?$")
+
+
+_new = tuple.__new__  # a Cell built from a tuple, without the NamedTuple's Python-level __new__
 
 
 def is_footer(text: str) -> bool:
@@ -35,46 +35,51 @@ def is_footer(text: str) -> bool:
 
 def _separated(text: str, separator: str) -> tuple[Cell, ...]:
     fields = [f.strip() for f in text.split(separator)]
-    if separator == "|" and text.strip().startswith("|") and text.strip().endswith("|") and len(fields) > 2:
+    if separator == "|" and len(fields) > 2 and not fields[0] and not fields[-1]:
         # A markdown row: its outer pipes delimit every field, so the field index is a grid
         # column and an empty field at either end is a real blank cell.
         fields = fields[1:-1]
         if not any(fields) or all(_MARKDOWN_RULE.match(f) for f in fields):
             return ()
-        return tuple(Cell(f, float(i)) for i, f in enumerate(fields))
+        return tuple([_new(Cell, (f, float(i))) for i, f in enumerate(fields)])
     while fields and not fields[-1]:
         fields.pop()
     while fields and not fields[0]:
         fields.pop(0)
     if all(_MARKDOWN_RULE.match(f) for f in fields):
         return ()
-    return tuple(Cell(f) for f in fields)
+    return tuple([_new(Cell, (f, None)) for f in fields])
 
 
 def _words(text: str) -> tuple[Cell, ...]:
     cells: list[Cell] = []
+    at = 0
     previous_end = -2
-    for match in _WORD.finditer(text):
-        word = match.group()
-        numeric = bool(NUMBER.match(word))
-        if cells and not numeric and match.start() - previous_end == 1 and not NUMBER.match(cells[-1].text):
-            cells[-1] = Cell(cells[-1].text + word, cells[-1].pos)
+    joinable = False  # the last cell is text, not a number: a word of text right after continues it
+    for word in text.split():
+        start = text.find(word, at)  # words are whitespace-separated: the next one starts here
+        end = at = start + len(word)
+        numeric = word.isdecimal() or NUMBER.match(word) is not None  # (digits only: a number)
+        if joinable and not numeric and start - previous_end == 1:
+            joined = cells[-1].text + word
+            cells[-1] = _new(Cell, (joined, cells[-1].pos))
+            joinable = NUMBER.match(joined) is None
         else:
-            position = (match.start() + match.end()) / 2 if numeric else float(match.start())
-            cells.append(Cell(word, position))
-        previous_end = match.end()
+            cells.append(_new(Cell, (word, (start + end) / 2 if numeric else float(start))))
+            joinable = not numeric
+        previous_end = end
     return tuple(cells)
 
 
-@lru_cache(maxsize=1 << 16)  # lines repeat across reports ("0 |", "|||", labels)
 def split_line(text: str) -> tuple[Cell, ...]:
     if not text:
         return ()  # an empty line separates cells; it is not one
-    if not text.strip() or text.strip() == "|":
+    stripped = text.strip()
+    if not stripped or stripped == "|":
         # A line holding only spaces (&nbsp;) or a lone `|` is an empty cell in the
         # one-cell-per-line layouts; `||`/`|||` lines are merged-cell filler.
         return (Cell(""),)
-    if is_footer(text):
+    if _FOOTER.match(text):
         return ()
     if "|" in text:
         return _separated(text, "|")
@@ -137,7 +142,6 @@ def flattened_pieces(text: str, continued: bool = False) -> list[str] | None:
     return [p.strip() for p in pieces if p.strip()]
 
 
-@lru_cache(maxsize=1 << 16)  # lines repeat across reports ("0 |", "|||", labels)
 def _pieces_of(text: str, continued: bool) -> tuple[str, ...] | None:
     # most lines have no text glued to a digit at all: only those can hold a flattened table
     if not _TEXT_GLUED_TO_DIGITS.search(text):
@@ -146,28 +150,16 @@ def _pieces_of(text: str, continued: bool) -> tuple[str, ...] | None:
     return None if pieces is None else tuple(pieces)
 
 
-def _split(line: Line, continued: bool) -> tuple[Line, ...]:
-    one = len(line.cells) == 1
-    if (pieces := _pieces_of(line.cells[0].text if one else line.text, continued)) is not None:
-        return tuple(
-            Line((Cell(piece),), line.number, line.page, line.table, part) for part, piece in enumerate(pieces)
-        )
-    if one and line.cells[0].pos is None:
-        return (Line(split_line(line.cells[0].text), line.number, line.page, line.table, line.part),)
-    return (line,)
-
-
-
-def split_cells(doc: Document) -> Document:
-    """Split every line that is still one unpositioned cell: a text line or an HTML paragraph;
-    and cut every line holding a flattened table into its pieces.
-
-    Cells of an HTML grid (they carry their grid column) are cells already.
-    """
-    lines: list[Line] = []
-    continued = False
-    for source in doc.lines:
-        split = _split(source, continued)
-        continued = split[0].part is not None
-        lines += split
-    return replace(doc, lines=tuple(lines))
+def line_pieces(cells: tuple[Cell, ...], continued: bool) -> tuple[tuple[tuple[Cell, ...], int | None], ...]:
+    """A normalised line's cells once split, as (cells, part) pairs: one pair (part None) for an
+    ordinary line, one per piece for a line holding a flattened table (`continued`: the line
+    before was one). A line that is still one unpositioned cell (a text line or an HTML
+    paragraph) is split into its cells; the cells of an HTML grid (they carry their grid
+    column) are cells already."""
+    one = len(cells) == 1
+    pieces = _pieces_of(cells[0].text if one else " ".join(c.text for c in cells), continued)
+    if pieces is not None:
+        return tuple(((Cell(piece),), part) for part, piece in enumerate(pieces))
+    if one and cells[0].pos is None:
+        return ((split_line(cells[0].text), None),)
+    return ((cells, None),)

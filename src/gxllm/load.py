@@ -325,9 +325,12 @@ def sniff_format(text: str, name: str = "") -> str:
 # --- text documents --------------------------------------------------------------------------
 
 
+_new = tuple.__new__  # a NamedTuple built from a tuple, without its Python-level __new__: a text has thousands of lines
+
+
 def text_lines(text: str) -> tuple[Line, ...]:
     """One single-cell line per source line (\\f breaks lines too), empty lines kept, raw text."""
-    return tuple(Line((Cell(s),), i) for i, s in enumerate(text.splitlines(), 1))
+    return tuple([_new(Line, ((_new(Cell, (s, None)),), i, None, None, None)) for i, s in enumerate(text.splitlines(), 1)])
 
 
 # --- HTML documents --------------------------------------------------------------------------

@@ -13,9 +13,9 @@ from functools import lru_cache
 from typing import Literal, NamedTuple
 
 from . import template as T
-from .document import Document
-from .layout import NUMBER, RUN
-from .normalize import squeeze
+from .document import Cell, Document, Line
+from .layout import NUMBER, RUN, line_pieces
+from .normalize import is_traditional, normalize_text, squeeze, traditional_count
 
 BLANK = re.compile(r"^(?:|-+|—+|/|\\|无|空)$")  # printed for "nothing": null, never 0
 # A sentence, not a label: table labels are short and never end a sentence.
@@ -34,12 +34,9 @@ class Token(NamedTuple):  # a NamedTuple: tens of thousands per report are built
     garbled: bool = False  # text printed among a row's numbers: a cell that is not a number
     part: int | None = None  # the piece of a line holding a flattened table (Line.part)
     glued: bool = False  # a run of digits from a flattened table: its cell boundaries are not printed
-
-    @property
-    def prose(self) -> bool:
-        # Pieces of a flattened table are cut at sentence ends: only a sentence is prose there.
-        long = self.part is None and len(self.text) > _PROSE_LENGTH
-        return self.kind == "text" and (long or "。" in self.text)
+    # A sentence, not a label. Pieces of a flattened table are cut at sentence ends: only a
+    # sentence is prose there. (A field, not a property: locating and parsing ask it of every token.)
+    prose: bool = False
 
     @property
     def place(self) -> tuple[int, int]:
@@ -66,6 +63,8 @@ _GLUED_DIGITS = re.compile(r"0\d+|\d{10,}")
 def _classify(text: str) -> tuple[str, int | float | None, str | None, str]:
     """(kind, number, unit, shown) of a cell: a number, a blank (printed or empty), glued digits,
     or text; `shown` is what the token keeps (text squeezed, a value as printed)."""
+    if text.isdecimal():  # digits only (most cells): a count, or counts glued together
+        return ("run", None, None, text) if len(text) >= 10 or (text[0] == "0" and len(text) > 1) else ("value", int(text), None, text)
     if (text.startswith("0") or len(text) >= 10) and _GLUED_DIGITS.fullmatch(text):
         return "run", None, None, text
     if NUMBER.match(text):
@@ -76,39 +75,113 @@ def _classify(text: str) -> tuple[str, int | float | None, str | None, str]:
     return "text", None, None, squeezed
 
 
-def tokenize(doc: Document) -> list[Token]:
+# --- one pass over the lines: normalise, split and tokenise each line once ----------------------
+
+# A token without its line number: the fields before `line`, and those after it.
+_Proto = tuple[tuple, tuple]
+# A loaded line read: each line it becomes (cells, part, squeezed text, tokens); whether it held a
+# flattened table (the next line may continue it); its traditional characters and its length.
+_Read = tuple[tuple[tuple[tuple[Cell, ...], int | None, str, tuple[_Proto, ...]], ...], bool, int, int]
+
+
+class Lines(NamedTuple):
+    """A document read line by line: what every later stage reads."""
+
+    doc: Document  # its cells normalised and split (a flattened table cut into pieces)
+    texts: list[str]  # each line's text, normalised and without whitespace (metadata, citations)
+    tokens: list[Token]
+
+
+# Loaded lines repeat within a report (`0 |`, `|||`) and across reports (labels, headers): each
+# distinct one is read once. One cache per (繁→简, after a flattened line), keyed by the line's
+# text where it is one unpositioned cell (a text line: a str keeps the cache small for the
+# garbage collector), else by its cells.
+_READS: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
+_READS_LIMIT = 1 << 14  # distinct lines kept; then the caches start again (a batch's memory stays flat)
+_new = tuple.__new__  # a NamedTuple built from a tuple, without its Python-level __new__
+
+
+def read_lines(doc: Document) -> Lines:
+    """Normalise every cell, split every line into its cells, cut a line holding a flattened
+    table into its pieces, and tokenise: in one pass, each distinct line read once. 繁→简 is
+    decided once for the whole document: a traditional one is read again, simplified. `doc` is as
+    loaded (no line has pieces yet)."""
+    if sum(map(len, _READS)) > _READS_LIMIT:
+        for cache in _READS:
+            cache.clear()
+    read = _read_lines(doc, False)
+    return _read_lines(doc, True)[0] if is_traditional(read[1], read[2]) else read[0]
+
+
+def _read_lines(doc: Document, simplify: bool) -> tuple[Lines, int, int]:
+    ordinary, after_flattened = _READS[2:] if simplify else _READS[:2]
+    lines: list[Line] = []
+    squeezed: list[str] = []
     tokens: list[Token] = []
-    for line in doc.lines:
-        if len(line.cells) == 1:  # one cell per line: most lines of text layouts, every flattened piece
-            tokens.append(_one_cell(line))
-            continue
-        texts = [cell.text.strip() for cell in line.cells]
-        kinds = [_classify(text) for text in texts]
-        numbers = [i for i, (kind, number, _, _) in enumerate(kinds) if number is not None or kind == "run"]
-        # Labels come before a row's numbers; text between two numbers fills a value cell (a
-        # footnote mark, a unit, a watermark): that cell cannot be read.
-        garbled = {i for i, (kind, *_) in enumerate(kinds) if kind == "text" and numbers and numbers[0] < i < numbers[-1]}
-        values = sum(kind in ("value", "run") for kind, *_ in kinds) + len(garbled)
-        for index, (cell, text, (kind, number, unit, shown)) in enumerate(zip(line.cells, texts, kinds)):
-            if kind == "run":
-                tokens.append(Token("value", text, None, None, cell.pos, line.number, index == 0, values, glued=True))
-                continue
-            if index in garbled:
-                tokens.append(Token("value", text, None, None, cell.pos, line.number, False, values, garbled=True))
-                continue
-            tokens.append(Token(kind, shown, number, unit, cell.pos, line.number, index == 0, values))
-    return tokens
+    add_line, add_text, add_token = lines.append, squeezed.append, tokens.append
+    continued = False
+    hits = length = 0
+    for cells, number, page, table, _ in doc.lines:
+        key = cells[0][0] if len(cells) == 1 and cells[0][1] is None else cells
+        cache = after_flattened if continued else ordinary
+        read = cache.get(key)
+        if read is None:
+            read = cache[key] = _read(cells, simplify, continued)
+        pieces, continued, line_hits, line_length = read
+        hits += line_hits
+        length += line_length
+        for cells, part, text, protos in pieces:
+            add_line(_new(Line, (cells, number, page, table, part)))
+            add_text(text)
+            for before, after in protos:
+                add_token(_new(Token, before + (number,) + after))
+    return Lines(Document(doc.source, tuple(lines), doc.ocr), squeezed, tokens), hits, length
 
 
-def _one_cell(line) -> Token:
+def _read(cells: tuple[Cell, ...], simplify: bool, continued: bool) -> _Read:
+    texts = [c.text for c in cells]
+    normalised = [normalize_text(text, simplify=simplify) for text in texts]
+    if any(new is not old for new, old in zip(normalised, texts)):
+        cells = tuple([_new(Cell, (text, c.pos)) for text, c in zip(normalised, cells)])
+    pieces = line_pieces(cells, continued)
+    read = tuple([(cells, part, "".join([w for c in cells for w in c.text.split()]), _tokens(cells, part)) for cells, part in pieces])
+    hits = sum(map(traditional_count, texts)) if not all(map(str.isascii, texts)) else 0
+    return read, pieces[0][1] is not None, hits, sum(map(len, texts))
+
+
+def _tokens(cells: tuple[Cell, ...], part: int | None) -> tuple[_Proto, ...]:
+    """The tokens of one line (its number left out)."""
+    if len(cells) == 1:  # one cell per line: most lines of text layouts, every flattened piece
+        return (_one_cell(cells[0], part),)
+    texts = [cell.text.strip() for cell in cells]
+    kinds = [_classify(text) for text in texts]
+    numbers = [i for i, kind in enumerate(kinds) if kind[1] is not None or kind[0] == "run"]
+    # Labels come before a row's numbers; text between two numbers fills a value cell (a
+    # footnote mark, a unit, a watermark): that cell cannot be read.
+    garbled = {i for i in range(numbers[0] + 1, numbers[-1]) if kinds[i][0] == "text"} if numbers else set()
+    values = len(kinds) - [kind[0] for kind in kinds].count("text") + len(garbled)
+    tokens = []
+    for index, (cell, text, (kind, number, unit, shown)) in enumerate(zip(cells, texts, kinds)):
+        first = index == 0
+        if kind == "run":
+            tokens.append((("value", text, None, None, cell.pos), (first, values, False, part, True, False)))
+        elif index in garbled:
+            tokens.append((("value", text, None, None, cell.pos), (False, values, True, part, False, False)))
+        else:
+            prose = kind == "text" and (part is None and len(shown) > _PROSE_LENGTH or "。" in shown)
+            tokens.append(((kind, shown, number, unit, cell.pos), (first, values, False, part, False, prose)))
+    return tuple(tokens)
+
+
+def _one_cell(cell: Cell, part: int | None) -> _Proto:
     """The token of a line of one cell: a number, a blank, text, or glued digits (a piece of a
     flattened line that is a run of digits, spaces and all)."""
-    cell = line.cells[0]
     text = cell.text.strip()
     kind, number, unit, shown = _classify(text)
-    if kind == "run" or (line.part is not None and RUN.fullmatch(text)):
-        return Token("value", text, None, None, cell.pos, line.number, True, 1, part=line.part, glued=True)
-    return Token(kind, shown, number, unit, cell.pos, line.number, True, int(kind == "value"), part=line.part)
+    if kind == "run" or (part is not None and RUN.fullmatch(text)):
+        return ("value", text, None, None, cell.pos), (True, 1, False, part, True, False)
+    prose = kind == "text" and (part is None and len(shown) > _PROSE_LENGTH or "。" in shown)
+    return (kind, shown, number, unit, cell.pos), (True, int(kind == "value"), False, part, False, prose)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import replace
 from functools import lru_cache
 
-from .document import Cell, Document, Line
+from .traditional import TRADITIONAL_ONLY
 
 # Radicals outside the Kangxi block that NFKC leaves alone but PDF→Word tools emit.
 _RADICAL_LOOKALIKES = str.maketrans(
@@ -26,6 +25,7 @@ _RADICAL_LOOKALIKES = str.maketrans(
 )
 # Dashes and quotes that survive NFKC in several shapes; one shape each keeps anchors simple.
 _PUNCTUATION = str.maketrans({"－": "-", "–": "-", "‐": "-", "〜": "~", "“": '"', "”": '"', "‘": "'", "’": "'"})
+_LOOKALIKES = _RADICAL_LOOKALIKES | _PUNCTUATION  # one pass: no radical becomes a dash or a quote
 
 # Pinyin after a character: 報(bào), 號(hào), 鉤(gōu). Only lowercase latin letters with tone
 # marks, so real brackets — (一), (单位:万元), (IPv6) — survive.
@@ -51,41 +51,36 @@ def _t2s():
     return OpenCC("t2s")
 
 
-@lru_cache(maxsize=1)
-def _traditional() -> dict[int, None]:
-    """The characters OpenCC turns into other simplified ones: tells a traditional page at a glance.
+def traditional_count(text: str) -> int:
+    """How many characters of the text only traditional Chinese writes."""
+    if text.isascii() or TRADITIONAL_ONLY.isdisjoint(text):  # nearly every line
+        return 0
+    return sum(map(TRADITIONAL_ONLY.__contains__, text))
 
-    The conversion itself is OpenCC's, phrases included (反覆 → 反复 is a phrase, not a character).
-    """
-    import importlib.util  # finds the package's data without importing OpenCC itself
-    import os
 
-    package = os.path.dirname(importlib.util.find_spec("opencc").origin)
-    with open(os.path.join(package, "dictionary", "TSCharacters.txt"), encoding="utf-8") as f:
-        text = f.read()
-    characters = []
-    for line in text.splitlines():
-        traditional, _, simplified = line.partition("\t")
-        candidates = simplified.split()
-        if len(traditional) == 1 and candidates and traditional not in candidates:
-            characters.append(traditional)
-    return dict.fromkeys(map(ord, characters))  # a str.translate table that deletes them
+def is_traditional(hits: int, length: int) -> bool:
+    """True for a text of `length` characters holding `hits` traditional ones (a 繁體 page or
+    switcher). A handful of such characters also occur in simplified text (乾, 著, 瞭…), so a few
+    hits are not enough: a traditional page has them everywhere."""
+    return hits >= 8 or (hits >= 2 and hits * 50 >= length)
 
 
 def needs_simplification(text: str) -> bool:
-    """True when the text is written in traditional characters (a 繁體 page or switcher).
+    """True when the text is written in traditional characters (see `is_traditional`)."""
+    return is_traditional(traditional_count(text), len(text))
 
-    A handful of such characters also occur in simplified text (乾, 著, 瞭…), so a few hits
-    are not enough: a traditional page has them everywhere.
-    """
-    hits = len(text) - len(text.translate(_traditional()))
-    return hits >= 8 or (hits >= 2 and hits * 50 >= len(text))
+
+# Text that normalising leaves as it is: printable ASCII, tabs, CJK unified ideographs (no
+# compatibility forms among them) and the CJK punctuation NFKC keeps. Most lines of a report.
+_UNCHANGED = re.compile("[\t\x20-\x7e\u3001\u3002\u300a\u300b\u4e00-\u9fff]*")
 
 
 def normalize_text(text: str, *, simplify: bool = False) -> str:
     """NFKC, radicals, invisible characters, pinyin junk and (if asked) 繁→简, in that order."""
     if text.isascii():  # numbers, most cells: NFKC and the tables leave ASCII alone
         return text if text.isprintable() else _INVISIBLE.sub("", text)
+    if not simplify and _UNCHANGED.fullmatch(text):
+        return text
     return _normalized(text, simplify)
 
 
@@ -94,29 +89,12 @@ def _normalized(text: str, simplify: bool) -> str:
     text = _INVISIBLE.sub("", text)
     if not text.isascii():
         text = _FOOTNOTE_MARK.sub(" 注", text)
-    text = unicodedata.normalize("NFKC", text).translate(_RADICAL_LOOKALIKES).translate(_PUNCTUATION)
+    text = unicodedata.normalize("NFKC", text).translate(_LOOKALIKES)
     if "(" in text:
         text = _PINYIN.sub("", text)
     if simplify and not text.isascii():  # most cells of a table are plain numbers
         text = _t2s().convert(text)
     return text
-
-
-def normalize_document(doc: Document) -> Document:
-    """Normalise every cell; decide 繁→简 once for the whole document."""
-    simplify = needs_simplification("".join(cell.text for line in doc.lines for cell in line.cells))
-    return replace(doc, lines=tuple(_normalized_line(line, simplify) for line in doc.lines))
-
-
-def _normalized_line(line: Line, simplify: bool) -> Line:
-    if len(line.cells) == 1:  # most lines of text layouts
-        cell = line.cells[0]
-        text = normalize_text(cell.text, simplify=simplify)
-        return line if text is cell.text else Line((Cell(text, cell.pos),), line.number, line.page, line.table, line.part)
-    texts = [normalize_text(c.text, simplify=simplify) for c in line.cells]
-    if all(new is c.text for new, c in zip(texts, line.cells)):
-        return line  # nothing to change (plain numbers, ASCII): the same line
-    return Line(tuple(Cell(text, c.pos) for text, c in zip(texts, line.cells)), line.number, line.page, line.table, line.part)
 
 
 def squeeze(text: str) -> str:
