@@ -165,6 +165,14 @@ def run_batch(
 
     Raises GxllmError before any report is read: the run folder cannot be made, an input names
     no report (InputError), the budget cannot be kept (BudgetError).
+
+        >>> import tempfile, gxllm
+        >>> options = gxllm.BatchOptions(tempfile.mkdtemp(), llm="never", workers=1)
+        >>> summary = gxllm.run_batch(["tests/fixtures/reports/seed-00*/source.txt"], options)
+        >>> summary.reports, summary.status
+        (5, {'ok': 5})
+        >>> sorted(path.name for path in summary.out.iterdir())
+        ['cells.csv', 'gxllm.sqlite', 'results.jsonl', 'summary.json']
     """
     if settings is None:
         from .settings import load_settings
