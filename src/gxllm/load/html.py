@@ -1,339 +1,22 @@
-"""The load stage: bytes in, a `Document` of raw cell texts out.
+"""HTML pages: text blocks as single-cell lines, table rows as grid-placed cells.
 
-Sniffs what the input is (rejecting PDF, Word, binary and empty inputs with a one-line reason),
-decodes it (BOM, UTF-8, UTF-16, the HTML charset declaration, then GB18030/Big5 detection) and
-splits it into lines of cells: one cell per source line for text, one cell per ``<td>`` (placed
-at its grid column after resolving rowspan/colspan) for HTML tables. Cell texts are *raw*: no
-NFKC, no simplified/traditional conversion; normalisation is a later stage.
+One cell per ``<td>``, placed at its grid column after resolving rowspan/colspan; text outside
+tables one line per block. Cell texts are raw: no NFKC, no simplified/traditional conversion.
+`Segments` (text collected into block-level segments) is shared with the DOCX reader.
 """
 
 from __future__ import annotations
 
-import codecs
-import hashlib
-import os
 import re
-import stat
-import sys
 from collections.abc import Iterator
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from gxllm.document import Cell, Document, Line, Source
+from gxllm.document import Cell, Line
 from gxllm.errors import InputError
 
-if TYPE_CHECKING:  # lxml and charset-normalizer load only for the inputs that need them
+if TYPE_CHECKING:  # lxml loads only for the inputs that need it
     from lxml.etree import _Element as Tag
-
-MAX_BYTES = 20 * 1024 * 1024
-
-_SNIFF_BYTES = 8192  # binary / UTF-16 detection window
-_DECL_BYTES = 65536  # where an HTML charset declaration is looked for
-_GUESS_BYTES = 65536  # sample the encoding detector reads
-_HTML_SUFFIXES = (".html", ".htm", ".xhtml", ".shtml")
-
-# --- reading ---------------------------------------------------------------------------------
-
-
-def read_input(path: str) -> tuple[bytes, str]:
-    """Read a file ('-' = stdin bytes). Returns (data, display_name). Raises InputError."""
-    if path == "-":
-        name = "<stdin>"
-        data = sys.stdin.buffer.read(MAX_BYTES + 1)
-        if len(data) > MAX_BYTES:
-            raise InputError(
-                f"{name}: more than {MAX_BYTES / 1048576:.1f} MB is too large for a report "
-                "(limit 20 MB); is this the right file?"
-            )
-        return data, name
-    try:
-        st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        raise InputError(f"{path}: no such file") from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise InputError(f"{path}: is a directory (give files, or a glob)")
-    if st.st_size > MAX_BYTES:
-        raise InputError(_too_large(path, st.st_size))
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_BYTES + 1)  # bounded even for pipes/devices that stat as size 0
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
-    if len(data) > MAX_BYTES:
-        raise InputError(_too_large(path, len(data)))
-    return data, path
-
-
-def _too_large(path: str, size: int) -> str:
-    size_mb = size / (1024 * 1024)
-    return f"{path}: {size_mb:.1f} MB is too large for a report (limit 20 MB); is this the right file?"
-
-
-# --- loading ---------------------------------------------------------------------------------
-
-
-def load(data: bytes, name: str, encoding: str | None = None) -> Document:
-    """Sniff the format, decode, and split into lines of cells. Raises InputError."""
-    if not data.strip():
-        raise InputError(f"{name}: empty input")
-    container = _container(data, name)
-    if container is not None:
-        lines, ocr = _container_lines(container, data, name)
-        return _document(data, name, container, None, lines, ocr)
-    wide = _is_wide(encoding) if encoding is not None else _is_wide(_bom(data)[0] or "utf-8")
-    if not wide and _sniff_utf16(data) is None and _looks_binary(data):
-        raise InputError(f"{name}: binary file, not a text, HTML, PDF or Word report")
-
-    html_hint = _html_name(name) or _looks_html_bytes(data)
-    text, used = decode(data, encoding, is_html=html_hint, name=name)
-    if not text.strip():
-        raise InputError(f"{name}: empty input")
-
-    fmt = sniff_format(text, name)
-    if fmt == "html":
-        try:
-            lines = html_lines(text)
-        except RecursionError:
-            raise InputError(f"{name}: HTML is nested too deeply to read") from None
-        except Exception as e:  # a few pathological inputs the parser rejects
-            raise InputError(f"{name}: cannot parse this HTML ({type(e).__name__}: {e})") from None
-    else:
-        lines = text_lines(text)
-    return _document(data, name, fmt, used, lines)
-
-
-def _document(data: bytes, name: str, fmt: str, encoding: str | None, lines: tuple[Line, ...], ocr=None) -> Document:
-    source = Source(name=name, format=fmt, encoding=encoding, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
-    return Document(source=source, lines=lines, ocr=ocr or {})
-
-
-_PDF_HEADER_WINDOW = 1024  # readers accept junk before %PDF- within the first KB
-
-
-def _container(data: bytes, name: str) -> str | None:
-    """'pdf' or 'docx' for the binary formats gxllm reads; raises for the ones it cannot."""
-    if b"%PDF-" in data[:_PDF_HEADER_WINDOW]:
-        return "pdf"
-    if data.startswith(b"PK\x03\x04"):
-        return "docx"
-    if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise InputError(
-            f"{name}: legacy Word .doc (or an encrypted Office file) cannot be read; convert it to .docx first "
-            "(libreoffice --headless --convert-to docx report.doc)"
-        )
-    return None
-
-
-def _container_lines(container: str, data: bytes, name: str) -> tuple[tuple[Line, ...], dict]:
-    """(lines, how each OCR cell was read) of a PDF or DOCX."""
-    # Imported here so that text and HTML runs never pay for the PDF library.
-    if container == "pdf":
-        from gxllm.load_pdf import read_pdf
-
-        return read_pdf(data, name)
-    from gxllm.load_docx import docx_lines
-
-    return docx_lines(data, name), {}
-
-
-# Bytes that never occur in text (C0 controls except \t \n \v \f \r and ESC; DEL).
-_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 11, 12, 13, 27)) + b"\x7f"
-
-
-def _looks_binary(data: bytes) -> bool:
-    """NUL bytes (UTF-16 is ruled out by the caller) or mostly control bytes in the first 8 KB."""
-    sample = data[:_SNIFF_BYTES]
-    if b"\x00" in sample:
-        return True
-    controls = len(sample) - len(sample.translate(None, _CONTROL))
-    return controls > 0.05 * len(sample)
-
-
-def _is_wide(encoding: str) -> bool:
-    try:
-        codec = codecs.lookup(encoding).name
-    except LookupError:
-        return False
-    return codec.startswith(("utf-16", "utf-32"))
-
-
-# --- decoding --------------------------------------------------------------------------------
-
-_BOMS = (  # UTF-32 before UTF-16: FF FE 00 00 also starts with FF FE
-    (codecs.BOM_UTF32_LE, "utf-32-le"),
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-
-
-def _bom(data: bytes) -> tuple[str | None, int]:
-    for bom, enc in _BOMS:
-        if data.startswith(bom):
-            return enc, len(bom)
-    return None, 0
-
-
-def _sniff_utf16(data: bytes) -> str | None:
-    """'utf-16-le'/'utf-16-be' for BOM-less UTF-16 (NULs of ASCII characters on one parity)."""
-    sample = data[:_SNIFF_BYTES]
-    if b"\x00" not in sample or len(sample) < 2:
-        return None
-    sample = sample[: len(sample) & ~1]
-    even, odd = sample[0::2].count(0), sample[1::2].count(0)
-    # ASCII characters put their NUL on the odd (LE) or even (BE) byte; the check below rejects
-    # binary data, whose NULs decode to control characters.
-    enc = "utf-16-le" if odd >= even else "utf-16-be"
-    text = sample.decode(enc, errors="replace")
-    ascii_chars = bad = 0
-    for ch in text:
-        if ch < "\x80":
-            ascii_chars += 1
-            bad += ch < " " and ch not in "\t\n\r\v\f\x1b"
-        else:  # UTF-8 or GBK bytes with a stray NUL read as UTF-16 give Hangul, Yi, private use
-            bad += not ("\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" or "\u2000" <= ch <= "\u206f")
-    ok = ascii_chars >= 0.01 * len(text) and bad <= 0.02 * len(text)
-    return enc if ok else None
-
-
-_DECLARED = re.compile(
-    rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([-\w.:]+)|<\?xml\b[^>]*?encoding\s*=\s*["']([-\w.:]+)""",
-    re.IGNORECASE,
-)
-_GB_ALIASES = {"gb2312", "gbk", "x-gbk", "cp936", "ms936", "windows-936", "gb_2312-80", "gb_2312",
-               "euc-cn", "euccn", "csgb2312", "chinese", "gb18030", "hz-gb-2312"}  # fmt: skip
-_BIG5_ALIASES = {"big5", "big-5", "cn-big5", "csbig5", "x-x-big5", "big5-hkscs", "big5hkscs",
-                 "cp950", "ms950", "windows-950"}  # fmt: skip
-
-
-def declared_encoding(data: bytes) -> str | None:
-    """The codec named by an HTML <meta> charset or XML declaration, as a Python codec name.
-
-    GB2312/GBK are widened to GB18030 and Big5 to Big5-HKSCS (supersets); unknown names and
-    UTF-16/32 (impossible in an ASCII-compatible declaration) give None.
-    """
-    m = _DECLARED.search(data[:_DECL_BYTES])
-    if not m:
-        return None
-    codec = _canonical((m.group(1) or m.group(2)).decode("ascii", "replace"))
-    return None if codec is None or codec.startswith(("utf-16", "utf-32")) else codec
-
-
-def _canonical(label: str) -> str | None:
-    """A Python codec name for an encoding label; GB and Big5 variants widened to supersets."""
-    label = label.strip().lower()
-    if label in _GB_ALIASES:
-        return "gb18030"
-    if label in _BIG5_ALIASES:
-        return "big5hkscs"
-    try:
-        codec = codecs.lookup(label).name
-    except LookupError:
-        return None
-    if codec in ("gbk", "gb2312", "gb18030"):
-        return "gb18030"
-    if codec in ("big5", "big5hkscs", "cp950"):
-        return "big5hkscs"
-    return codec
-
-
-def decode(
-    data: bytes, encoding: str | None = None, is_html: bool = False, *, name: str = "<input>"
-) -> tuple[str, str]:
-    """Decode report bytes; returns (text, codec name). Never raises on undecodable bytes.
-
-    Order: forced ``encoding``; BOM; BOM-less UTF-16; strict UTF-8; (HTML) the declared charset;
-    charset-normalizer's guess (it tells GBK from Big5); GB18030 with replacement.
-    A leading U+FEFF is dropped. Raises InputError only for an unknown forced encoding name.
-    """
-    if encoding is not None:
-        try:
-            codec = codecs.lookup(encoding).name
-        except LookupError:
-            raise InputError(f"{name}: unknown encoding {encoding!r}") from None
-        return _strip_bom(data.decode(codec, errors="replace")), codec
-
-    enc, skip = _bom(data)
-    if enc is not None:
-        return data[skip:].decode(enc, errors="replace"), enc
-
-    enc = _sniff_utf16(data)
-    if enc is not None:
-        return _strip_bom(data.decode(enc, errors="replace")), enc
-
-    try:
-        return _strip_bom(data.decode("utf-8")), "utf-8"
-    except UnicodeDecodeError:
-        pass
-
-    if is_html:
-        declared = declared_encoding(data)
-        if declared in ("gb18030", "big5hkscs"):
-            text = data.decode(declared, errors="replace")
-            if _replacement_ratio(text) <= 0.01:
-                return _strip_bom(text), declared
-    # A Western charset declared on a Chinese page is a CMS default: let the detector decide.
-    import charset_normalizer
-
-    best = charset_normalizer.from_bytes(data[:_GUESS_BYTES]).best()
-    if best is not None:
-        codec = _canonical(best.encoding) or best.encoding
-        return _strip_bom(data.decode(codec, errors="replace")), codec
-    return _strip_bom(data.decode("gb18030", errors="replace")), "gb18030"
-
-
-def _strip_bom(text: str) -> str:
-    return text[1:] if text.startswith("\ufeff") else text
-
-
-def _replacement_ratio(text: str) -> float:
-    return text.count("\ufffd") / max(1, len(text))
-
-
-# --- format sniffing -------------------------------------------------------------------------
-
-_HTML_START = ("<!doctype", "<html", "<?xml")
-_HTML_TAG = re.compile(r"<(?:html|table|body|p)[\s>/]", re.IGNORECASE)
-_HTML_TAG_BYTES = re.compile(rb"<(?:!doctype|html|\?xml|table|body|p[\s>/]|meta)", re.IGNORECASE)
-
-
-def _html_name(name: str) -> bool:
-    return name.lower().endswith(_HTML_SUFFIXES)
-
-
-def _looks_html_bytes(data: bytes) -> bool:
-    return _HTML_TAG_BYTES.search(data[:4096]) is not None
-
-
-def sniff_format(text: str, name: str = "") -> str:
-    """'html' for an .html/.htm/.xhtml/.shtml name or markup at the start; else 'text'."""
-    if _html_name(name):
-        return "html"
-    head = text[:4096]
-    if head.lstrip("\ufeff \t\r\n\f\v").lower().startswith(_HTML_START):
-        return "html"
-    return "html" if _HTML_TAG.search(head) else "text"
-
-
-# --- text documents --------------------------------------------------------------------------
-
-
-_new = tuple.__new__  # a NamedTuple built from a tuple, without its Python-level __new__: a text has thousands of lines
-
-
-def text_lines(text: str) -> tuple[Line, ...]:
-    """One single-cell line per source line (\\f breaks lines too), empty lines kept, raw text."""
-    return tuple([_new(Line, ((_new(Cell, (s, None)),), i, None, None, None)) for i, s in enumerate(text.splitlines(), 1)])
-
-
-# --- HTML documents --------------------------------------------------------------------------
 
 _DROP = frozenset(
     "script style noscript head title template iframe object embed svg canvas audio video select".split()
@@ -593,3 +276,12 @@ def html_lines(html: str) -> tuple[Line, ...]:
         _walk(root, out, cell_mode=False)
     out.boundary()
     return tuple(out.lines)
+
+
+def read(html: str, name: str) -> tuple[tuple[Line, ...], dict]:
+    try:
+        return html_lines(html), {}
+    except RecursionError:
+        raise InputError(f"{name}: HTML is nested too deeply to read") from None
+    except Exception as e:  # a few pathological inputs the parser rejects
+        raise InputError(f"{name}: cannot parse this HTML ({type(e).__name__}: {e})") from None
