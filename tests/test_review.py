@@ -302,7 +302,7 @@ def test_cells_only_the_llm_read_are_decided_by_their_suspects(tmp_path, capsys)
     result = extract_bytes(unreadable_text(4).encode(), "reports/unreadable-4.txt", llm="auto", reader=reader)
     assert [f["kind"] for f in result["findings"]] == ["read_by_llm", "llm_unverified", "identity", "identity"]
     [item] = review([result])
-    assert [n["kind"] for n in item.notes] == ["llm_unverified"]
+    assert [n.kind for n in item.notes] == ["llm_unverified"]
     assert [(c.path, c.kinds, c.rules_value, c.llm_value) for c in item.conflicts] == [
         (".".join(wrong), ["identity"], "", truth["applications"]["partially_granted"]["commercial_enterprise"] + 2)]  # fmt: skip
     path = tmp_path / "r.json"

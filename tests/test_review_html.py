@@ -348,7 +348,7 @@ def test_filters_hide_the_sections_and_entries_that_do_not_match(browser, url, r
     assert visible_sections(browser) == [misprint]
     browser.find_element("id", "clear").click()
     assert visible_sections(browser) == [disagree, misprint, unread]
-    browser.find_element("id", "fa").send_keys(reviews[2].report["agency"])
+    browser.find_element("id", "fa").send_keys(reviews[2].report.agency)
     assert visible_sections(browser) == [unread]
 
 

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import io
 import unicodedata
 from dataclasses import dataclass
 
 from . import template as T
 from .errors import GxllmError
-from .findings import INFORMATIONAL, UNREAD
-from .output import shape_of
+from .findings import UNREAD
+from .model import VALUE_KINDS, CellRef, Provenance, Result
+from .result_json import as_result, finding_table, from_json, parse_cell
 from .review import CONFLICT_FIELDS, report_id_of
 from .validate import number, validate
 
@@ -45,9 +47,13 @@ class DecisionError(GxllmError):
 class Decision:
     line: int
     report_id: str
-    cell: str  # table.row.column
+    cell: str  # table.row.column, as the reviewer's file names it
     value: int | float | None
     note: str
+
+    @property
+    def ref(self) -> CellRef | None:
+        return parse_cell(self.cell)
 
 
 def _number(text: str) -> int | float | None:
@@ -64,7 +70,7 @@ def _number(text: str) -> int | float | None:
         return int(value) if value.is_integer() else value
 
 
-def read_decisions(text: str, name: str, results: list[dict]) -> list[Decision]:
+def read_decisions(text: str, name: str, results: list[Result] | list[dict]) -> list[Decision]:
     """The filled-in rows of a review CSV, each checked against the results it is meant for;
     raises DecisionError listing every bad row."""
     text = text.removeprefix("\ufeff")  # Excel saves CSV with a BOM
@@ -75,7 +81,7 @@ def read_decisions(text: str, name: str, results: list[dict]) -> list[Decision]:
             [f"{name}: no {', '.join(missing)} column; start from the CSV of gxllm review --format csv "
              f"(columns {', '.join(CONFLICT_FIELDS)})"]
         )  # fmt: skip
-    by_id = {report_id_of(r): r for r in results}
+    by_id = {report_id_of(r): r for r in map(as_result, results)}
     decisions: dict[tuple[str, str], Decision] = {}
     problems = []
     line = 2  # the header is line 1
@@ -101,31 +107,26 @@ def read_decisions(text: str, name: str, results: list[dict]) -> list[Decision]:
     return list(decisions.values())
 
 
-def _misfit(d: Decision, result: dict | None) -> str | None:
+def _misfit(d: Decision, result: Result | None) -> str | None:
     """Why a decision does not fit its report, or None."""
     if result is None:
         return f"no report {d.report_id!r} in these results"
     column = _column(result, d.cell)
     if column is None:
         return f"report {d.report_id} has no cell {d.cell!r}"
-    if d.value is None:
+    rule = VALUE_KINDS[column.kind]
+    if d.value is None or rule.holds(d.value):
         return None
-    if column.kind == "count" and (d.value < 0 or not float(d.value).is_integer()):
-        return f"{d.cell} is a count; {number(d.value)} is not a non-negative whole number"
-    if column.kind == "signed" and not float(d.value).is_integer():
-        return f"{d.cell} is a whole number; {number(d.value)} is not"
-    if column.kind == "money" and d.value < 0:
-        return f"{d.cell} is an amount; {number(d.value)} is negative"
-    return None
+    return rule.refusal.format(cell=d.cell, value=number(d.value))
 
 
-def _column(result: dict, cell: str) -> T.Column | None:
-    parts = cell.split(".")
-    if len(parts) != 3 or parts[0] not in T.TABLE_BY_KEY or result.get("status") == "failed":
+def _column(result: Result, cell: str) -> T.Column | None:
+    ref = parse_cell(cell)
+    if ref is None or ref.table not in T.TABLE_BY_KEY or result.status == "failed":
         return None
-    table, row, column = parts
-    found = shape_of(result, table).cell(row, column)
-    return found[1] if found and row in (result.get(table) or {}) else None
+    reading = result.tables.get(ref.table)
+    found = reading.shape.cell(ref.row, ref.column) if reading is not None else None
+    return found[1] if found and ref.row in reading.values else None
 
 
 def apply(results: list[dict], decisions: list[Decision]) -> list[dict]:
@@ -135,71 +136,66 @@ def apply(results: list[dict], decisions: list[Decision]) -> list[dict]:
     for d in decisions:
         by_report.setdefault(d.report_id, []).append(d)
     changed = []
-    for index, result in enumerate(results):
+    for index, data in enumerate(results):
+        result = from_json(data)
         mine = by_report.get(report_id_of(result))
         if not mine:
             continue
-        updated = decide(result, mine)
-        if updated != result:
+        updated = decide(result, mine, copied=True).to_json()
+        if updated != data:
             results[index] = updated
             changed.append(updated)
     return changed
 
 
-def decide(result: dict, decisions: list[Decision]) -> dict:
-    """One result with its decisions applied, findings settled and identities checked again."""
-    out = copy.deepcopy(result)
+def decide(result: Result | dict, decisions: list[Decision], *, copied: bool = False) -> Result:
+    """One result with its decisions applied, findings settled and identities checked again.
+    The result given is not changed (`copied`: it is a copy already)."""
+    out = as_result(result) if copied or isinstance(result, dict) else copy.deepcopy(result)
     decided = set()
     for d in decisions:
-        table, row, column = d.cell.split(".")
-        cells = out.setdefault("provenance", {}).setdefault(table, {"method": "human", "cells": {}}).setdefault("cells", {})
-        place = cells.setdefault(f"{row}.{column}", {})
-        if place.get("source") != "human":
-            place["previous"] = out[table][row][column]
-        out[table][row][column] = d.value
-        place["source"] = "human"
-        place["note"] = d.note
-        if not d.note:
-            del place["note"]
-        decided.add(d.cell)
+        ref = d.ref
+        reading = out.tables[ref.table]
+        if reading.method is None:
+            reading.method = "human"
+        place = reading.cells.get(ref)
+        if place is None:
+            place = reading.cells[ref] = Provenance()
+        if place.source != "human":
+            place.previous = reading.values[ref.row][ref.column]
+            place.source_after_previous = place.source is None
+        reading.values[ref.row][ref.column] = d.value
+        place.source = "human"
+        place.note = d.note or None
+        decided.add(ref)
     return revalidate(out, decided)
 
 
-def revalidate(result: dict, decided: set[str]) -> dict:
+def revalidate(result: Result, decided: set[CellRef]) -> Result:
     """Settle the findings about decided cells and check the identities of their tables again."""
-    tables = {cell.split(".")[0] for cell in decided}
+    tables = {cell.table for cell in decided}
     findings = []
-    for finding in result["findings"]:
-        table = _table_of(finding)
-        if finding["kind"] == "identity" and table in tables:
+    for finding in result.findings:
+        table = finding_table(finding)
+        if finding.kind == "identity" and table in tables:
             continue  # checked again below
-        cells = finding["cells"]
-        if any(c in decided for c in cells):
-            cells = [c for c in cells if c not in decided]
+        if any(parse_cell(c) in decided for c in finding.cells):
+            cells = [c for c in finding.cells if parse_cell(c) not in decided]
             if not cells:
                 continue
-            finding = {**finding, "cells": cells}
+            finding = dataclasses.replace(finding, cells=cells)
         findings.append(finding)
     for table in sorted(tables):
-        shape = shape_of(result, table)
-        unread = {c for f in findings if f["kind"] in UNREAD and _table_of(f) == table for c in f["cells"]}
-        failing = validate(table, shape, result[table], unread)
-        findings += [f.to_dict() for f in failing]
+        reading = result.tables[table]
+        unread = {c for f in findings if f.kind in UNREAD and finding_table(f) == table for c in f.cells}
+        failing = validate(table, reading.shape, reading.values, unread)
+        findings += failing
         if not failing:  # llm_unverified says identities fail with the LLM's cells; they hold now
-            findings = [f for f in findings if not (_table_of(f) == table and f["kind"] == "llm_unverified")]
+            findings = [f for f in findings if not (finding_table(f) == table and f.kind == "llm_unverified")]
         open_cells = any(
-            _table_of(f) == table and f["kind"] not in INFORMATIONAL and f["kind"] not in LLM_TABLE_KINDS for f in findings
+            finding_table(f) == table and f.needs_review and f.kind not in LLM_TABLE_KINDS for f in findings
         )
         if not open_cells:  # what the LLM was asked for (or could not do) a person has done
-            findings = [f for f in findings if not (_table_of(f) == table and f["kind"] in LLM_TABLE_KINDS)]
-    result["findings"] = findings
-    if result["status"] != "failed":
-        result["status"] = "review" if any(f["kind"] not in INFORMATIONAL for f in findings) else "ok"
+            findings = [f for f in findings if not (finding_table(f) == table and f.kind in LLM_TABLE_KINDS)]
+    result.findings = findings
     return result
-
-
-def _table_of(finding: dict) -> str | None:
-    if finding.get("table"):
-        return finding["table"]
-    first = next(iter(finding["cells"]), "")
-    return first.split(".")[0] or None

@@ -98,18 +98,21 @@ class Progress:
 
 def _extract_file(job: tuple[str, str, str | None, str, str | None]) -> tuple[str, Entry]:
     """(source, journal entry) of one file with the rules only; an unreadable input gives its
-    failed record. The entry is made here, in the worker, to keep the writer's work small."""
+    failed record. The entry is made here, in the worker, to keep the writer's work small; for a
+    report the rules leave to the LLM it carries the rule reading, for `_with_llm` to continue."""
     source, path, sha256, llm, encoding = job
-    from .extract import extract_bytes, unreadable_input
-    from .load import read_input
+    from .extract import complete, read_rules, unreadable_result
+    from .load import load, read_input
 
+    reading = None
     try:
         data, _ = read_input(path)
-        result = extract_bytes(data, source, encoding=encoding, llm=llm)
+        reading = read_rules(load(data, source, encoding))
+        result = complete(reading, llm=llm)
     except InputError as error:
-        result = unreadable_input(source, str(error), error.kind)
-    result["report_id"] = report_id(source, sha256)
-    return source, entry(result)
+        result = unreadable_result(source, str(error), error.kind)
+    result.report_id = report_id(source, sha256)
+    return source, entry(result, reading if reading is not None and reading.asks_llm(llm) else None)
 
 
 # --- the whole batch ----------------------------------------------------------------------------
@@ -281,7 +284,7 @@ def run(work: list[Work], options: BatchOptions, journal: Journal, reader,
         llm_jobs = []
         for source, done in _rules(jobs, options.workers):
             if reader is not None and done.needs_llm:
-                llm_jobs.append(llm_pool.submit(_with_llm, by_source[source], options, reader, finished))
+                llm_jobs.append(llm_pool.submit(_with_llm, by_source[source], done, options, reader, finished))
             else:
                 finished.put((source, done))
             drain()
@@ -304,13 +307,12 @@ def _rules(jobs: list[tuple], workers: int | None) -> Iterable[tuple[str, Entry]
         yield from pool.imap_unordered(_extract_file, jobs, chunksize=16)
 
 
-def _with_llm(item: Work, options: BatchOptions, reader, finished: queue.Queue) -> None:
-    from .extract import extract_bytes
-    from .load import read_input
+def _with_llm(item: Work, done: Entry, options: BatchOptions, reader, finished: queue.Queue) -> None:
+    """The LLM step of a report, continued from the worker's rule reading."""
+    from .extract import complete
 
-    data, _ = read_input(item.path)
-    result = extract_bytes(data, item.source, encoding=options.encoding, llm=options.llm, reader=reader)
-    result["report_id"] = report_id(item.source, item.sha256)
+    result = complete(done.reading, llm=options.llm, reader=reader)
+    result.report_id = report_id(item.source, item.sha256)
     finished.put((item.source, entry(result)))
 
 

@@ -1,8 +1,10 @@
 """The rule-based pipeline: load → normalise → split → locate → parse → verify → result.
 
-`extract_document` is a pure function of a loaded document; `extract_bytes` adds loading.
-The result is the canonical dict of `../shared/spec/canonical-output.md` (schema_version 1)
-plus `status`, `findings` and where the values came from.
+Two steps: `read_rules(doc) -> RuleReading` is the rule path (pure, CPU-bound), and
+`complete(reading, llm=..., reader=...) -> Result` continues it with the LLM where the reading
+leaves a table open (`RuleTable.needs_llm`). `extract_result` is both; `extract_document` and
+`extract_bytes` (which adds loading) give the result as the canonical dict of
+`../shared/spec/canonical-output.md` (schema_version 1): `Result.to_json()`.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from typing import TYPE_CHECKING
 from . import __version__
 from . import template as T
 from .document import Document, Line, OcrRead
-from .findings import UNREAD, Finding
+from .findings import ASKS_LLM, UNREAD, Finding, finding
 from .llm.request import region_text
 from .load import load
 from .locate import Token, locate, read_lines
 from .metadata import find_agency, find_year
+from .model import CellRef, LLMUsage, Provenance, ReportInfo, Result, TableReading
 from .parse import READERS, TableResult, Value, detected_shape, shown_split
 from .reconcile import reconcile
+from .result_json import parse_cell, shape_of
 from .validate import holding_identities, number, validate
 
 if TYPE_CHECKING:
@@ -51,8 +55,7 @@ def _report_template(text: str, template: T.Template, detected: dict[str, T.Shap
 
 def _absent(table: T.Table, shape: T.Shape) -> TableResult:
     kind = "absent" if table.required else "absent_optional"
-    message = f"{table.number} {table.title} not found in the report; its cells are null"
-    return TableResult(table.key, None, shape.empty_values(), findings=[Finding(kind, [table.key], message)])
+    return TableResult(table.key, None, shape.empty_values(), findings=[finding(kind, [table.key], number=table.number, title=table.title)])
 
 
 Span = tuple[tuple[int, int], tuple[int, int]]  # a table's first and last (line, piece)
@@ -88,7 +91,60 @@ def _parse_all(
 # A callable that reads one table with an LLM: (shape, table text) -> LLMAnswer. Injected so
 # that this module stays free of I/O; `llm.client.TableReader.read` is the real one.
 Reader = Callable[[T.Shape, str], "LLMAnswer"]
-LLM_FINDINGS = ("unreadable", "missing", "unassigned", "identity")  # what makes `auto` ask the LLM
+
+
+@dataclass(slots=True)
+class RuleTable:
+    """One table as the rules read and verified it."""
+
+    result: TableResult
+    findings: list[Finding]  # the parser's and the identities'
+    unread: frozenset[str]  # cells the parser could not read: identities over them prove nothing
+
+    @property
+    def needs_llm(self) -> bool:
+        """The rules left cells unread or identities failing: `--llm auto` asks the LLM for it."""
+        return self.result.found and any(f.kind in ASKS_LLM for f in self.findings)
+
+
+@dataclass(slots=True)
+class RuleReading:
+    """Everything the rules read of one document, and all the LLM step needs to continue from
+    it (picklable: a batch worker returns it and the LLM step goes on in the main process)."""
+
+    printed: Document  # as loaded: the excerpts a reviewer reads
+    doc: Document  # normalised, cells split: what the rules and the LLM read
+    report: ReportInfo
+    spans: dict[str, Span]  # the found tables' first and last (line, piece)
+    tables: dict[str, RuleTable]
+    template: T.Template
+
+    @property
+    def needs_llm(self) -> bool:
+        return any(t.needs_llm for t in self.tables.values())
+
+    def asks_llm(self, llm: str) -> bool:
+        """Whether `complete` with this `--llm` mode would ask a reader for a table."""
+        if llm == "always":
+            return any(t.result.found for t in self.tables.values())
+        return llm == "auto" and self.needs_llm
+
+
+def read_rules(doc: Document, template: T.Template = T.NATIONAL) -> RuleReading:
+    """The rule path of a loaded document: normalise, split, locate, parse, verify. Pure.
+    `template`: the tables to find and read (the national template unless another is given)."""
+    printed = doc
+    doc, lines, tokens = read_lines(doc)
+    year = find_year(lines)
+    results, spans, variant = _parse_all(tokens, "\n".join(lines), year, template)
+    tables = {}
+    for key, result in results.items():
+        findings = list(result.findings)
+        unread = frozenset(c for f in result.findings if f.kind in UNREAD for c in f.cells)
+        if result.found:
+            findings += validate(key, result.shape, result.values, unread)
+        tables[key] = RuleTable(result, findings, unread)
+    return RuleReading(printed, doc, ReportInfo(find_agency(lines), year, variant), spans, tables, template)
 
 
 @dataclass
@@ -102,73 +158,39 @@ class _Table:
     method: str = "rules"
 
 
-def extract_document(
-    doc: Document, *, llm: str = "never", reader: Reader | None = None, template: T.Template = T.NATIONAL
-) -> dict:
-    """The canonical result of a loaded document.
+def complete(reading: RuleReading, *, llm: str = "never", reader: Reader | None = None) -> Result:
+    """The result of a rule reading, with the LLM asked where `llm` says (the reading itself is
+    not changed, so it can be completed again with a reader).
 
-    `llm`: "never" reads with the rules only; "auto" asks `reader` for the tables the rules could
+    `llm`: "never" keeps the rules' reading; "auto" asks `reader` for the tables the rules could
     not fill or whose identities fail; "always" asks it for every table found and compares every
     cell. Without a reader, "auto" notes each table that needed the LLM (status review).
-    `template`: the tables to find and read (the national template unless another is given).
     """
-    printed = doc  # as loaded: the excerpts a reviewer reads
-    doc, lines, tokens = read_lines(doc)
-    text = "\n".join(lines)
-    year = find_year(lines)
-    results, spans, variant = _parse_all(tokens, text, year, template)
-
+    doc = reading.doc
     findings: list[Finding] = []
     calls: list[LLMAnswer] = []
-    out: dict = {
-        "schema_version": SCHEMA_VERSION,
-        "report": {"agency": find_agency(lines), "year": year, "template": variant},
-    }
-    tables: dict[str, _Table] = {}
-    for key, result in results.items():
-        table = _Table(result, {row: dict(columns) for row, columns in result.values.items()}, list(result.findings))
+    by_number = {line.number: line for line in doc.lines}
+    tables: dict[str, TableReading | None] = {}
+    for key, rule in reading.tables.items():
+        result = rule.result
+        table = _Table(result, {row: dict(columns) for row, columns in result.values.items()}, list(rule.findings))
         if result.found:
-            unread = {c for f in result.findings if f.kind in UNREAD for c in f.cells}
-            table.findings += validate(key, result.shape, result.values, unread)
-            needed = llm == "always" or (llm == "auto" and any(f.kind in LLM_FINDINGS for f in table.findings))
+            needed = llm == "always" or (llm == "auto" and rule.needs_llm)
             if needed and reader is None:
                 table.findings.append(_not_configured(key, llm, table.findings))
             elif needed:
-                answer = reader(result.shape, _llm_text(doc, spans[key], table.findings))
+                answer = reader(result.shape, _llm_text(doc, reading.spans[key], table.findings))
                 calls.append(answer)
-                _apply(table, answer, unread)
-            table.findings += _ocr_findings(table, _ocr_reads(result, doc), unread)
-        tables[key] = table
-        values = table.values
+                _apply(table, answer, rule.unread)
+            table.findings += _ocr_findings(table, _ocr_reads(result, doc), rule.unread)
         for row, extra in result.extras.items():
-            values[row].update(extra)
-        out[key] = values
+            table.values[row].update(extra)
         findings += table.findings
-
-    found = [k for k, r in results.items() if r.found]
-    if not found:
-        status = "failed"
-        *others, last = [t.number for t in template.tables]
-        names = f"{', '.join(others)} or {last}" if others else last
-        findings.insert(0, Finding("no_table", [], f"no {names} found; is this a 政府信息公开工作年度报告?"))
-    elif any(f.needs_review for f in findings):
-        status = "review"
-    else:
-        status = "ok"
-    out["status"] = status
-    out["findings"] = [f.to_dict() for f in findings]
-    out["table_shapes"] = {k: results[k].shape.variant for k in found if len(template.table(k).shapes) > 1}
-    out["tables_absent"] = [k for k in results if k not in found]
-    by_number = {line.number: line for line in doc.lines}
-    out["provenance"] = {k: _provenance(tables[k], spans[k], by_number, doc, printed) for k in found}
-    if calls:
-        out["llm"] = {
-            "calls": [answer.record() for answer in calls],
-            "input_tokens": sum(a.input_tokens for a in calls),
-            "output_tokens": sum(a.output_tokens for a in calls),
-            "cost": round(sum(a.cost for a in calls), 6),
-        }
-    out["source"] = {
+        tables[key] = _reading(table, reading, by_number)
+    if not any(t.result.found for t in reading.tables.values()):
+        *others, last = [t.number for t in reading.template.tables]
+        findings.insert(0, finding("no_table", [], names=f"{', '.join(others)} or {last}" if others else last))
+    source = {
         "name": doc.source.name,
         "format": doc.source.format,
         "encoding": doc.source.encoding,
@@ -176,9 +198,23 @@ def extract_document(
         "bytes": doc.source.size,
     }
     if doc.ocr:  # the scanned pages the OCR found text on
-        out["source"]["ocr_pages"] = len({read.page for read in doc.ocr.values()})
-    out["gxllm_version"] = __version__
-    return out
+        source["ocr_pages"] = len({read.page for read in doc.ocr.values()})
+    usage = LLMUsage.of([answer.record() for answer in calls]) if calls else None
+    return Result(reading.report, tables, findings, source, usage, __version__, SCHEMA_VERSION, template=reading.template)
+
+
+def extract_result(
+    doc: Document, *, llm: str = "never", reader: Reader | None = None, template: T.Template = T.NATIONAL
+) -> Result:
+    """The typed result of a loaded document: `complete(read_rules(doc, template))`."""
+    return complete(read_rules(doc, template), llm=llm, reader=reader)
+
+
+def extract_document(
+    doc: Document, *, llm: str = "never", reader: Reader | None = None, template: T.Template = T.NATIONAL
+) -> dict:
+    """The canonical result of a loaded document (see `read_rules` and `complete`)."""
+    return extract_result(doc, llm=llm, reader=reader, template=template).to_json()
 
 
 def _llm_text(doc: Document, span: Span, findings: list[Finding]) -> str:
@@ -196,39 +232,27 @@ def _llm_text(doc: Document, span: Span, findings: list[Finding]) -> str:
 
 
 def _row_keys(cells: list[str]) -> str:
-    return " ".join(dict.fromkeys(c.split(".")[1] for c in cells))
+    return " ".join(dict.fromkeys(cell.row for cell in map(parse_cell, cells)))
 
 
 def _not_configured(key: str, llm: str, findings: list[Finding]) -> Finding:
-    kinds = sorted({f.kind for f in findings if f.kind in LLM_FINDINGS})
+    kinds = sorted({f.kind for f in findings if f.kind in ASKS_LLM})
     why = "--llm always reads it with the LLM too" if llm == "always" else f"the rules left {', '.join(kinds)} findings"
-    return Finding(
-        "llm_not_configured",
-        [],
-        f"{T.TABLE_BY_KEY[key].number}: {why}, but no LLM is configured; "
-        "set OPENAI_API_KEY (and OPENAI_BASE_URL), or use --llm-endpoint local",
-        details={"table": key},
-    )
+    return finding("llm_not_configured", [], number=T.TABLE_BY_KEY[key].number, why=why, details={"table": key})
 
 
 def _apply(table: _Table, answer: LLMAnswer, unread: set[str]) -> None:
     """Fold one LLM answer into a table: reconcile cell by cell, then re-check every identity."""
     shape = table.result.shape
+    title = T.TABLE_BY_KEY[shape.table].number
     if answer.budget:  # not asked (budget.BudgetedReader)
         why = (answer.error or "").removeprefix("not asked: ")
-        message = f"{T.TABLE_BY_KEY[shape.table].number}: not read by the LLM: {why}; the rule values are kept"
-        table.findings.append(Finding("budget", [], message, details={"table": shape.table}))
+        table.findings.append(finding("budget", [], number=title, why=why, details={"table": shape.table}))
         return
     if answer.values is None:
-        table.findings.append(
-            Finding(
-                "llm_failed",
-                [],
-                f"{T.TABLE_BY_KEY[shape.table].number}: the LLM could not read it ({answer.error}); the rule values are kept",
-                details={"table": shape.table}
-                | {k: v for k, v in answer.record().items() if k in ("attempts", "input_tokens", "output_tokens", "last_reply")},
-            )
-        )
+        facts = ("attempts", "input_tokens", "output_tokens", "last_reply")
+        details = {"table": shape.table} | {k: v for k, v in answer.record().items() if k in facts}
+        table.findings.append(finding("llm_failed", [], number=title, error=answer.error, details=details))
         return
     not_splits = _not_splits(table.findings, answer.values)
     refused = {c for f in not_splits for c in f.cells}
@@ -239,7 +263,7 @@ def _apply(table: _Table, answer: LLMAnswer, unread: set[str]) -> None:
     # Rows the rules could not read are now read: their findings stay, as information; the
     # identities are checked again on the merged values.
     kept = [
-        Finding("read_by_llm", f.cells, f"{f.message}; read by the LLM") if f.kind in UNREAD and not refused & set(f.cells) else f
+        finding("read_by_llm", f.cells, message=f.message) if f.kind in UNREAD and not refused & set(f.cells) else f
         for f in table.findings
         if f.kind != "identity"
     ]
@@ -250,20 +274,14 @@ def _not_splits(findings: list[Finding], llm: dict) -> list[Finding]:
     """The LLM's readings of glued rows that are not a split of the printed digits: it changed or
     invented a digit, so its reading is refused and the row stays unread."""
     out = []
-    for finding in findings:
-        run = finding.details.get("run") if finding.kind == "unreadable" else None
+    for glued in findings:
+        run = glued.details.get("run") if glued.kind == "unreadable" else None
         if run is None:
             continue
-        values = [llm[row][column] for row, column in (c.split(".")[1:] for c in finding.cells)]
+        values = [llm[cell.row][cell.column] for cell in map(parse_cell, glued.cells)]
         read = "".join(number(v) for v in values if v is not None)
         if read != re.sub(r"[^\d.\-]", "", run):
-            out.append(
-                Finding(
-                    "llm_unverified",
-                    finding.cells,
-                    f"the LLM read {shown_split(values)}, which is not a split of the printed digits 「{run}」; the cells stay unread",
-                )
-            )
+            out.append(finding("llm_unverified", glued.cells, variant="split", read=shown_split(values), run=run))
     return out
 
 
@@ -309,77 +327,73 @@ def _ocr_findings(table: _Table, reads: dict[str, OcrRead], unread: set[str]) ->
 
     def listed(paths: list[str]) -> str:
         return ", ".join(
-            f"{p.split('.', 1)[1]}={number(values[p.split('.')[1]][p.split('.')[2]])} ({confidence[p]:.2f}"
+            f"{cell.row}.{cell.column}={number(values[cell.row][cell.column])} ({confidence[p]:.2f}"
             f"{', corrected' if p in corrected else ''})"
-            for p in paths
+            for p, cell in zip(paths, map(parse_cell, paths))
         )
 
     out = []
     if open_cells:
-        out.append(Finding(
-            "ocr_low_confidence", open_cells,
-            f"{title}: {len(open_cells)} cell(s) the OCR read with doubt or not at all, and no holding identity "
-            f"confirms: {listed(open_cells)}",
-            details={"table": shape.table, "confidence": {p: confidence[p] for p in open_cells}},
-        ))
+        details = {"table": shape.table, "confidence": {p: confidence[p] for p in open_cells}}
+        out.append(finding("ocr_low_confidence", open_cells, number=title, count=len(open_cells), listed=listed(open_cells),
+                           details=details))  # fmt: skip
     if confirmed:
-        out.append(Finding(
-            "ocr_confirmed", confirmed,
-            f"{title}: {len(confirmed)} cell(s) the OCR read with doubt, confirmed by the identities: {listed(confirmed)}",
-            details={"table": shape.table},
-        ))
+        out.append(finding("ocr_confirmed", confirmed, number=title, count=len(confirmed), listed=listed(confirmed),
+                           details={"table": shape.table}))  # fmt: skip
     return out
 
 
-def _provenance(table: _Table, span: Span, by_number: dict[int, Line], doc: Document, printed: Document) -> dict:
-    """Where a table's values were read: its line range and, per cell, the source line and the
-    page (PDF) or table ordinal (HTML, DOCX, PDF) so a reviewer can find the printed number,
-    and which path read it (rules, llm, both, disagreement) when the LLM was asked. `text` is
-    the table's lines as printed ([number, text] pairs), so a review needs no source file."""
-    cells: dict[str, dict] = {}
-    for path, number in table.result.lines.items():
+def _reading(table: _Table, rules: RuleReading, by_number: dict[int, Line]) -> TableReading:
+    """A table as the result holds it: its values and where they were read: its line range and,
+    per cell, the source line and the page (PDF) or table ordinal (HTML, DOCX, PDF) so a
+    reviewer can find the printed number, and which path read it (rules, llm, both,
+    disagreement) when the LLM was asked. `text` is the table's lines as printed, so a review
+    needs no source file."""
+    result = table.result
+    key = result.key
+    if not result.found:  # its null cells in the shape a reader of the JSON finds for them
+        return TableReading(key, shape_of(key, table.values, rules.report.template, rules.template), table.values, False)
+    doc, span = rules.doc, rules.spans[key]
+    reading = TableReading(key, result.shape, table.values)
+    cells: dict[CellRef, Provenance] = {}
+    for path, number in result.lines.items():
         line = by_number[number]
-        place = {"line": number, "page": line.page, "table": line.table}
-        cells[path.split(".", 1)[1]] = {k: v for k, v in place.items() if v is not None}
-    for path in table.result.split:  # decided by the identities, not by printed boundaries
-        cells.setdefault(path.split(".", 1)[1], {}).update(source="rules", split=True)
+        cells[parse_cell(path)] = Provenance(number, line.page, line.table)
+    for path in result.split:  # decided by the identities, not by printed boundaries
+        cell = cells.setdefault(parse_cell(path), Provenance())
+        cell.source, cell.split = "rules", True
     # A scanned table a person must look at carries, per cell, the picture of where it was read.
     in_review = any(f.needs_review for f in table.findings)
-    for path, read in _ocr_reads(table.result, doc).items():
-        cell = cells[path.split(".", 1)[1]]
-        cell.update(source="ocr", confidence=read.confidence)
-        if read.corrected:
-            cell["corrected"] = True
+    for path, read in _ocr_reads(result, doc).items():
+        cell = cells[parse_cell(path)]
+        cell.source, cell.confidence, cell.corrected = "ocr", read.confidence, read.corrected
         if in_review or read.suspect:
-            cell["crop"] = read.crop
-    for cell, source in table.sources.items():
-        cells.setdefault(cell, {})["source"] = source
-    pages = sorted({place["page"] for place in cells.values() if "page" in place})
+            cell.crop = read.crop
+    for where, source in table.sources.items():
+        cells.setdefault(parse_cell(f"{key}.{where}"), Provenance()).source = source
+    pages = sorted({cell.page for cell in cells.values() if cell.page is not None})
     (first, _), (last, _) = span
-    out = {"method": table.method, "lines": f"{first}-{last}"}
-    if pages:
-        out["pages"] = f"{pages[0]}-{pages[-1]}" if len(pages) > 1 else str(pages[0])
-    out["cells"] = cells
+    reading.cells, reading.method, reading.lines = cells, table.method, (first, last)
+    reading.pages = (pages[0], pages[-1]) if pages else None
     # loaders number lines 1, 2, 3…: the table's lines are a slice
-    out["text"] = [
-        [line.number, text]
-        for line in printed.lines[first - 1 : last]
+    reading.text = [
+        (line.number, text)
+        for line in rules.printed.lines[first - 1 : last]
         if first <= line.number <= last and (text := line.pipe_text).strip()
     ]
-    return out
+    return reading
+
+
+def unreadable_result(name: str, message: str, kind: str = "unreadable_input") -> Result:
+    """The `failed` record of an input that is not a report, so a multi-file run loses no input."""
+    tables: dict[str, TableReading | None] = {table.key: None for table in T.TABLES}
+    return Result(ReportInfo(), tables, [Finding(kind, [], message)], {"name": name}, None, __version__, SCHEMA_VERSION,
+                  located=False)  # fmt: skip
 
 
 def unreadable_input(name: str, message: str, kind: str = "unreadable_input") -> dict:
-    """The `failed` record of an input that is not a report, so a multi-file run loses no input."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "report": {"agency": None, "year": None, "template": None},
-        **{table.key: None for table in T.TABLES},
-        "status": "failed",
-        "findings": [Finding(kind, [], message).to_dict()],
-        "source": {"name": name},
-        "gxllm_version": __version__,
-    }
+    """`unreadable_result` as the canonical dict."""
+    return unreadable_result(name, message, kind).to_json()
 
 
 def extract_bytes(

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-
 
 
 @dataclass(frozen=True)
 class Kind:
-    """A kind of finding, declared once: whether it makes a report need review on its own, and
-    how a reviewer reads its name. The README's findings table lists exactly these (a test says so)."""
+    """A kind of finding, declared once: whether it makes a report need review on its own, how a
+    reviewer reads its name, whether it means the rules left a table's reading open, so that
+    `--llm auto` asks the LLM for that table, and the wording of its message (`messages`: a
+    `str.format` template per way of saying it, "" the usual one; `finding` fills it in). The
+    README's findings table lists exactly these (a test says so)."""
 
     key: str
     review: bool
     label: str  # Chinese, for the review page and report
+    asks_llm: bool = False
+    messages: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def shown(self) -> str:
@@ -23,30 +28,55 @@ class Kind:
 KINDS = {
     k.key: k
     for k in (
-        Kind("identity", True, "勾稽关系不成立"),
-        Kind("unreadable", True, "无法读取"),
-        Kind("missing", True, "缺失"),
-        Kind("unassigned", True, "无法对应到行"),
-        Kind("absent", True, "未找到该表"),
-        Kind("absent_optional", False, "未找到表二"),
+        Kind("identity", True, "勾稽关系不成立", asks_llm=True,
+             messages={"": "{instance}: {description}: {arithmetic}{note}", "counts": "counts {row} {column}: {value} is not {expected}"}),
+        Kind("unreadable", True, "无法读取", asks_llm=True),
+        Kind("missing", True, "缺失", asks_llm=True),
+        Kind("unassigned", True, "无法对应到行", asks_llm=True),
+        Kind("absent", True, "未找到该表",
+             messages={"": "{number} {title} not found in the report; its cells are null"}),
+        Kind("absent_optional", False, "未找到表二",
+             messages={"": "{number} {title} not found in the report; its cells are null"}),
         Kind("blank", False, "空白单元格"),
         Kind("disagreement", True, "两种读法不一致"),
-        Kind("llm_unverified", True, "仅LLM读出且未通过校验"),
-        Kind("llm_failed", True, "LLM读取失败"),
-        Kind("llm_not_configured", True, "需要LLM但未配置"),
-        Kind("budget", True, "预算不足未调用LLM"),
+        Kind("llm_unverified", True, "仅LLM读出且未通过校验",
+             messages={"split": "the LLM read {read}, which is not a split of the printed digits 「{run}」; the cells stay unread"}),
+        Kind("llm_failed", True, "LLM读取失败",
+             messages={"": "{number}: the LLM could not read it ({error}); the rule values are kept"}),
+        Kind("llm_not_configured", True, "需要LLM但未配置",
+             messages={"": "{number}: {why}, but no LLM is configured; set OPENAI_API_KEY (and OPENAI_BASE_URL), or use --llm-endpoint local"}),
+        Kind("budget", True, "预算不足未调用LLM",
+             messages={"": "{number}: not read by the LLM: {why}; the rule values are kept"}),
         Kind("cross_year", True, "与上年报告不一致"),
-        Kind("read_by_llm", False, "由LLM读出"),
+        Kind("read_by_llm", False, "由LLM读出",
+             messages={"": "{message}; read by the LLM"}),
         Kind("digits_split", False, "粘连数字已按勾稽关系拆分"),
-        Kind("ocr_low_confidence", True, "OCR识别存疑"),
-        Kind("ocr_confirmed", False, "OCR存疑但勾稽关系成立"),
-        Kind("no_table", True, "未找到任何表"),
+        Kind("ocr_low_confidence", True, "OCR识别存疑",
+             messages={"": "{number}: {count} cell(s) the OCR read with doubt or not at all, and no holding identity confirms: {listed}"}),
+        Kind("ocr_confirmed", False, "OCR存疑但勾稽关系成立",
+             messages={"": "{number}: {count} cell(s) the OCR read with doubt, confirmed by the identities: {listed}"}),
+        Kind("no_table", True, "未找到任何表",
+             messages={"": "no {names} found; is this a 政府信息公开工作年度报告?"}),
         Kind("unreadable_input", True, "无法读取的文件"),
         Kind("no_text_layer", True, "扫描件无文字层"),
     )
 }
+
+
+def say(kind: str, variant: str = "", **fields) -> str:
+    """A kind's declared wording (`Kind.messages`), filled in with `fields`."""
+    return KINDS[kind].messages[variant].format(**fields)
+
+
+def finding(kind: str, cells: list[str], *, variant: str = "", details: dict | None = None, **fields) -> Finding:
+    """A finding whose message is its kind's declared wording, filled in with `fields`."""
+    return Finding(kind, cells, say(kind, variant, **fields), details=details or {})
+
+
 # Kinds that never make a report need review on their own.
 INFORMATIONAL = frozenset(k.key for k in KINDS.values() if not k.review)
+# Kinds that leave a table's reading open: `--llm auto` asks the LLM for such a table.
+ASKS_LLM = frozenset(k.key for k in KINDS.values() if k.asks_llm)
 # Kinds whose cells hold no reading at all: identities over them prove nothing.
 UNREAD = ("missing", "unreadable")
 

@@ -28,9 +28,16 @@ from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from . import template as T
-from .output import cells as result_cells
+from .model import Result, report_id  # noqa: F401  (report_id: where batch and tests find it)
+from .output import cell_records
+from .result_json import from_json
 from .validate import Carry
+
+if TYPE_CHECKING:
+    from .extract import RuleReading
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
@@ -68,8 +75,14 @@ CELL_COLUMNS = (
 )  # fmt: skip: the `cells` table's names for CELL_FIELDS
 
 
-def cell_rows(result: dict) -> list[tuple]:
-    return [tuple(r[k] for k in CELL_FIELDS) for r in cell_records(result)]
+def cell_rows(result: Result) -> list[tuple]:
+    """A result's rows of the `cells` table (CELL_COLUMNS) and of cells.csv (CELL_FIELDS)."""
+    rid, source, meta = result.report_id, result.source_name, result.report
+    return [
+        (rid, source, meta.agency, meta.year, meta.template, r.cell.table, r.cell.row, r.cell.column, r.row_label,
+         r.column_label, r.value, r.provenance, int(r.flagged))
+        for r in cell_records(result)
+    ]  # fmt: skip
 
 
 @dataclass
@@ -89,27 +102,34 @@ class Entry:
     calls: list[tuple]
     llm_calls: int  # calls made (not cached, not refused for the budget), for the progress bar
     cost: float
-    needs_llm: bool  # the rules left work for an LLM that was not asked (`llm_not_configured`)
     ocr_pages: int = 0  # scanned pages the OCR read, for the progress bar
+    # The rules' reading of a report whose tables the rules left to an LLM that was not asked:
+    # the LLM step continues from it (`extract.complete`) instead of reading the file again.
+    reading: RuleReading | None = None
+
+    @property
+    def needs_llm(self) -> bool:
+        return self.reading is not None
 
 
-def entry(result: dict) -> Entry:
-    rid = result["report_id"]
-    meta = result.get("report") or {}
-    calls = (result.get("llm") or {}).get("calls", [])
-    findings = result.get("findings", [])
+def entry(result: Result | dict, reading: RuleReading | None = None) -> Entry:
+    """The journal's rows of a result (which has its `report_id`), typed or in JSON."""
+    if isinstance(result, dict):
+        result = from_json(result)
+    rid = result.report_id
+    meta = result.report
+    calls = result.llm.calls if result.llm else []
     return Entry(
-        rid, result["status"], meta.get("agency"), meta.get("year"), meta.get("template"),
-        json.dumps(result, ensure_ascii=False), cell_rows(result),
-        [(rid, f["kind"], f.get("identity"), json.dumps(f["cells"]), f["message"]) for f in findings],
+        rid, result.status, meta.agency, meta.year, meta.template,
+        json.dumps(result.to_json(), ensure_ascii=False), cell_rows(result),
+        [(rid, f.kind, f.identity, json.dumps(f.cells), f.message) for f in result.findings],
         [
             (rid, c.get("table"), c.get("model"), c.get("mode"), c.get("input_tokens"), c.get("output_tokens"),
              c.get("cost"), int(bool(c.get("cached"))), c.get("attempts"), c.get("seconds"), c.get("error"))
             for c in calls
         ],
         sum(not c.get("cached") and not c.get("budget") for c in calls), sum(c.get("cost", 0.0) for c in calls),
-        any(f["kind"] == "llm_not_configured" for f in findings),
-        (result.get("source") or {}).get("ocr_pages", 0),
+        (result.source or {}).get("ocr_pages", 0), reading,
     )  # fmt: skip
 
 
@@ -129,43 +149,6 @@ def carry_of(result: dict, identities: Iterable[T.CarryIdentity] = T.CARRY_IDENT
         for column, value in (((result.get(table) or {}).get(row)) or {}).items()
     }
     return Carry(result["report_id"], result["source"]["name"], meta["agency"], meta["year"], cells)
-
-
-def report_id(source: str, sha256: str | None) -> str:
-    """A short stable id: the content hash, or for an unreadable input the hash of its name."""
-    import hashlib
-
-    return (sha256 or hashlib.sha256(source.encode("utf-8")).hexdigest())[:16]
-
-
-def cell_records(result: dict) -> Iterator[dict]:
-    """One record per cell, with the report's metadata, its provenance and whether a finding
-    that needs review names it: the rows of cells.csv and of the `cells` table."""
-    flagged = {c for f in result.get("findings", []) if f["kind"] not in ("blank", "read_by_llm") for c in f["cells"]}
-    provenance = result.get("provenance", {})
-    meta = result.get("report", {})
-    common = {
-        "report_id": result.get("report_id"),
-        "source": result.get("source", {}).get("name"),
-        "agency": meta.get("agency"),
-        "year": meta.get("year"),
-        "template": meta.get("template"),
-    }
-    for record in result_cells(result):
-        table, row, column = record["table"], record["row"], record["column"]
-        where = provenance.get(table, {})
-        row_label, _, column_label = record["label"].partition(" / ")
-        yield {
-            **common,
-            "table": table,
-            "row": row,
-            "column": column,
-            "row_label": row_label.partition(" ")[2] or row_label,
-            "column_label": column_label,
-            "value": record["value"],
-            "provenance": where.get("cells", {}).get(f"{row}.{column}", {}).get("source") or where.get("method"),
-            "flagged": int(f"{table}.{row}.{column}" in flagged),
-        }
 
 
 class Journal:

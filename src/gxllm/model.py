@@ -1,109 +1,202 @@
-"""The canonical result as a pydantic model, generated from the template declarations.
+"""The result of reading one report, typed: what every stage after extraction works on.
 
-`python -m gxllm.model` prints its JSON schema (kept in `schemas/report.schema.json`).
+`Result` holds the report's metadata, one `TableReading` per declared table, the findings, the
+LLM usage and the source. Cells are `CellRef`s and line ranges are pairs of numbers here; the
+strings of the canonical JSON ("table.row.column", "73-101") exist only in `result_json`, the
+one place that writes and reads that JSON (`Result.to_json`, `result_json.from_json`).
+
+Cheap on purpose (slotted dataclasses, no pydantic): a result is built for every report in the
+hot path. The pydantic model of the same JSON, for its schema, is in `schema.py` and is imported
+on first use of `model.Report` or `model.json_schema`; `python -m gxllm.model` prints the schema.
 """
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-from typing import Any, Literal, Optional, Union
-
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from . import template as T
+from .findings import Finding
 
-Number = Optional[Union[int, float]]
-
-
-def _row_model(name: str, columns: dict[str, T.Column], extra: dict[str, Any] | None = None) -> type[BaseModel]:
-    fields: dict[str, Any] = {
-        key: (Number, Field(None, description=column.label)) for key, column in columns.items()
-    }
-    fields.update(extra or {})
-    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+Value = int | float | None
 
 
-def _table_model(table: T.Table) -> type[BaseModel]:
-    """A model whose fields are every row any shape of the table has; each row its columns."""
-    rows: dict[str, T.Row] = {}
-    columns: dict[str, dict[str, T.Column]] = {}
-    required: set[str] | None = None
-    for shape in table.shapes:
-        keys = {r.key for r in shape.rows}
-        required = keys if required is None else required & keys
-        for row in shape.rows:
-            rows.setdefault(row.key, row)
-            columns.setdefault(row.key, {}).update({c.key: c for c in shape.columns_of(row)})
-    title = "".join(part.title() for part in table.key.split("_"))
-    fields: dict[str, Any] = {}
-    models: dict[tuple[str, ...], type[BaseModel]] = {}  # rows with the same columns share one
-    for key, row in rows.items():
-        units = [c.unit_key for c in columns[key].values() if c.unit_key]
-        extra = {u: (Optional[str], None) for u in units}
-        signature = tuple(columns[key]) + tuple(extra or ())
-        if signature not in models:
-            models[signature] = _row_model(f"{title}Row_{key}", columns[key], extra)
-        model = models[signature]
-        fields[key] = (model, Field(..., description=row.label)) if key in required else (Optional[model], None)
-    return create_model(title, __config__=ConfigDict(extra="forbid"), **fields)
+class CellRef(NamedTuple):
+    """One cell of one table, by the template's keys; ordered by table, row, column."""
+
+    table: str
+    row: str
+    column: str
 
 
-class ReportInfo(BaseModel):
-    agency: Optional[str] = None
-    year: Optional[int] = None
-    template: Optional[Literal["2021", "2019"]] = None
+# Sentinel: a provenance without a `previous` value (None is a value: the cell was blank).
+NO_VALUE: Any = type("NoValue", (), {"__repr__": lambda self: "NO_VALUE"})()
 
 
-class FindingModel(BaseModel):
-    kind: str
-    cells: list[str]
-    message: str
-    identity: Optional[str] = None
-    reported: Number = None
-    computed: Number = None
-    blank_as_zero: list[str] = []
+@dataclass(slots=True)
+class Provenance:
+    """Where one cell's value came from: the line (and page of a PDF, table ordinal of an HTML,
+    DOCX or PDF) it was printed on, which path read it (rules, llm, both, disagreement, ocr,
+    human), whether the identities split it from glued digits, and for a scan the OCR's
+    confidence and picture. A person's decision adds the value it replaced and their note."""
+
+    line: int | None = None
+    page: int | None = None
+    table: int | None = None
+    source: str | None = None
+    split: bool = False
+    confidence: float | None = None
+    corrected: bool = False
+    crop: Any = None
+    previous: Any = NO_VALUE
+    note: str | None = None
+    # The JSON keeps each key where it was first written: a person's decision on a cell no
+    # path had named writes `source` after `previous`.
+    source_after_previous: bool = False
+    extra: dict | None = None  # keys a newer or older gxllm wrote that this one does not know
 
 
-class _ReportFields(BaseModel):
-    """The fields of a report around its tables (which the template gives)."""
+@dataclass(slots=True)
+class TableReading:
+    """One table of one report: its declared shape, its values (row -> column -> value, with
+    the printed unit beside an amount), and where they were read."""
 
-    model_config = ConfigDict(extra="allow")
+    key: str
+    shape: T.Shape
+    values: dict[str, dict[str, Any]]
+    found: bool = True
+    cells: dict[CellRef, Provenance] = field(default_factory=dict)
+    method: str | None = None  # rules | llm | rules+llm | human; None: no provenance written
+    lines: tuple[int, int] | None = None  # the first and last line of the table
+    pages: tuple[int, int] | None = None
+    text: list[tuple[int, str]] | None = None  # the table's lines as printed, (number, text)
 
-    schema_version: Literal[1]
+    def value(self, cell: CellRef) -> Value:
+        return (self.values.get(cell.row) or {}).get(cell.column)
+
+
+@dataclass(slots=True)
+class ReportInfo:
+    agency: str | None = None
+    year: int | None = None
+    template: str | None = None
+
+
+@dataclass(slots=True)
+class LLMUsage:
+    """The LLM calls made for one report (each as `LLMAnswer.record` gives it) and their sums."""
+
+    calls: list[dict]
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+    @classmethod
+    def of(cls, calls: list[dict]) -> LLMUsage:
+        return cls(
+            calls,
+            sum(c.get("input_tokens", 0) for c in calls),
+            sum(c.get("output_tokens", 0) for c in calls),
+            round(sum(c.get("cost", 0.0) for c in calls), 6),
+        )
+
+
+@dataclass(slots=True)
+class Result:
+    """One report as read. `tables` has every declared table in template order; a table is
+    None only in the record of an input that could not be read at all."""
+
     report: ReportInfo
-    status: Literal["ok", "review", "failed"]
-    findings: list[FindingModel]
-    table_shapes: dict[str, Literal["2021", "2019"]] = {}
-    tables_absent: list[str] = []
-    provenance: dict[str, dict[str, Any]] = {}
-    source: dict[str, Any] = {}
-    gxllm_version: Optional[str] = None
+    tables: dict[str, TableReading | None]
+    findings: list[Finding]
+    source: dict | None = None  # name, format, encoding, sha256, bytes[, ocr_pages]
+    llm: LLMUsage | None = None
+    version: str | None = None  # gxllm_version
+    schema_version: int | None = None
+    located: bool = True  # writes where its tables were found: table_shapes, tables_absent, provenance
+    report_id: str | None = None  # given by a batch run
+    extra: dict = field(default_factory=dict)  # other top-level keys, kept as they are
+    template: T.Template = T.NATIONAL  # the tables it was read with
+
+    @property
+    def status(self) -> str:
+        """failed: no table found; review: a finding needs a person; else ok."""
+        if not any(t is not None and t.found for t in self.tables.values()):
+            return "failed"
+        return "review" if any(f.needs_review for f in self.findings) else "ok"
+
+    @property
+    def found(self) -> list[TableReading]:
+        return [t for t in self.tables.values() if t is not None and t.found]
+
+    @property
+    def source_name(self) -> str | None:
+        return (self.source or {}).get("name")
+
+    def reading(self, table: str) -> TableReading | None:
+        return self.tables.get(table)
+
+    def value(self, cell: CellRef) -> Value:
+        reading = self.tables.get(cell.table)
+        return reading.value(cell) if reading is not None else None
+
+    def to_json(self) -> dict:
+        """The canonical dict (`../shared/spec/canonical-output.md`)."""
+        from .result_json import to_json
+
+        return to_json(self)
 
 
-@lru_cache(maxsize=None)
-def report_model(template: T.Template = T.NATIONAL) -> type[BaseModel]:
-    """One report, as `gxllm extract` writes it (schema_version 1)."""
-    fields: dict[str, Any] = {
-        name: (info.annotation, info) for name, info in _ReportFields.model_fields.items()
-    }
-    head = {name: fields.pop(name) for name in ("schema_version", "report")}
-    tables = {table.key: (_table_model(table), ...) for table in template.tables}
-    return create_model(
-        "Report",
-        __config__=ConfigDict(extra="allow"),
-        __doc__=report_model.__doc__,
-        **head,
-        **tables,
-        **fields,
+@dataclass(frozen=True, slots=True)
+class ValueRule:
+    """What a column of one value kind (`template.ValueKind`) holds, declared once: validate
+    checks read values with it, apply a reviewer's values, and the review page (serialised into
+    its script) what a reviewer types."""
+
+    kind: str
+    whole: bool  # a whole number
+    negative: bool  # may be below zero
+    expected: str  # how a finding names what the value should be
+    refusal: str  # why apply refuses a decided value: a template of {cell} and {value}
+    page_error: str  # why the review page refuses it, as a reviewer reads it
+
+    def holds(self, value: int | float) -> bool:
+        return not ((self.whole and not float(value).is_integer()) or (not self.negative and value < 0))
+
+
+VALUE_KINDS = {
+    rule.kind: rule
+    for rule in (
+        ValueRule("count", True, False, "a non-negative integer", "{cell} is a count; {value} is not a non-negative whole number",
+                  "计数须为非负整数 a count must be a non-negative whole number"),
+        ValueRule("signed", True, True, "an integer", "{cell} is a whole number; {value} is not", "须为整数 must be a whole number"),
+        ValueRule("money", False, False, "a non-negative amount", "{cell} is an amount; {value} is negative",
+                  "金额不能为负 an amount cannot be negative"),
     )
+}  # fmt: skip
 
 
-Report = report_model()
+def report_id(source: str, sha256: str | None) -> str:
+    """A short stable id: the content hash, or for an unreadable input the hash of its name."""
+    import hashlib
+
+    return (sha256 or hashlib.sha256(source.encode("utf-8")).hexdigest())[:16]
 
 
-def json_schema(template: T.Template = T.NATIONAL) -> str:
-    return json.dumps(report_model(template).model_json_schema(), ensure_ascii=False, indent=2) + "\n"
+def json_schema(*template: T.Template) -> str:
+    """The JSON schema of a report (`schema.json_schema`)."""
+    from .schema import json_schema
+
+    return json_schema(*template)
+
+
+def __getattr__(name: str) -> Any:
+    # The pydantic model (`Report`, `report_model`, `FindingModel`), built on first use.
+    if name in ("Report", "report_model", "FindingModel"):
+        from . import schema
+
+        return getattr(schema, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

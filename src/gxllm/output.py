@@ -1,4 +1,8 @@
-"""Writers for extraction results: JSON, JSON Lines and long-format CSV."""
+"""Writers for extraction results: JSON, JSON Lines and long-format CSV.
+
+`cell_records` is the one long form of a result (a record per cell, in template order): the
+rows of `gxllm extract --format csv` and of a batch's cells.csv and `cells` table.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,16 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from . import template as T
+from .model import CellRef, Result
+from .result_json import finding_cells, from_json
+from .result_json import shape_of as _shape_of
 
 CSV_FIELDS = ("file", "table", "row", "column", "label", "value", "status")
+# Kinds that name a cell without doubting it: a blank read as 0, a cell the LLM read for the rules.
+NOT_FLAGGING = ("blank", "read_by_llm")
 
 
 def to_json(results: list[dict]) -> str:
@@ -22,33 +32,53 @@ def to_jsonl(result: dict) -> str:
 
 
 def shape_of(result: dict, table: str, template: T.Template = T.NATIONAL) -> T.Shape:
-    """The declared shape of one table of a result (by its variant, rows and columns)."""
-    rows = result.get(table) or {}
+    """The declared shape of one table of a result in JSON (by its variant, rows and columns)."""
     variant = result.get("table_shapes", {}).get(table) or result["report"].get("template")
-    columns = {c for row in rows.values() for c in row if c != T.AMOUNT_UNIT_KEY}
-    return template.shape_for(table, variant, set(rows), columns)
+    return _shape_of(table, result.get(table) or {}, variant, template)
+
+
+class CellRecord(NamedTuple):
+    cell: CellRef
+    table_number: str  # 表三
+    row_label: str
+    column_label: str
+    value: int | float | None
+    provenance: str | None  # the path that read it (rules, llm, both, ocr, human…), or the table's method
+    flagged: bool  # a finding that doubts it names it
+
+    @property
+    def label(self) -> str:
+        return f"{self.table_number} {self.row_label} / {self.column_label}"
+
+
+def cell_records(result: Result) -> Iterator[CellRecord]:
+    """One record per cell the result holds, in template order, with the Chinese labels."""
+    flagged = {c for f in result.findings if f.kind not in NOT_FLAGGING for c in finding_cells(f)}
+    for table in result.template.tables:
+        reading = result.tables.get(table.key)
+        if reading is None:
+            continue
+        rows = reading.values
+        for row in reading.shape.rows:
+            values = rows.get(row.key)
+            if values is None:
+                continue
+            for column in reading.shape.columns_of(row):
+                if column.key not in values:
+                    continue
+                ref = CellRef(table.key, row.key, column.key)
+                where = reading.cells.get(ref)
+                yield CellRecord(ref, table.number, row.label, column.label, values[column.key],
+                                 (where.source if where else None) or reading.method, ref in flagged)  # fmt: skip
 
 
 def cells(result: dict) -> Iterator[dict]:
-    """One record per cell, in template order, with the Chinese labels."""
-    for table in T.TABLES:
-        rows = result.get(table.key) or {}
-        shape = shape_of(result, table.key)
-        for row in shape.rows:
-            if row.key not in rows:
-                continue
-            for column in shape.columns_of(row):
-                if column.key not in rows[row.key]:
-                    continue
-                yield {
-                    "file": result.get("source", {}).get("name"),
-                    "table": table.key,
-                    "row": row.key,
-                    "column": column.key,
-                    "label": f"{table.number} {row.label} / {column.label}",
-                    "value": rows[row.key][column.key],
-                    "status": result["status"],
-                }
+    """The records of `--format csv` (CSV_FIELDS) of a result in JSON."""
+    typed = from_json(result)
+    for record in cell_records(typed):
+        cell = record.cell
+        yield {"file": typed.source_name, "table": cell.table, "row": cell.row, "column": cell.column,
+               "label": record.label, "value": record.value, "status": result["status"]}  # fmt: skip
 
 
 def csv_header() -> str:

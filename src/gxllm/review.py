@@ -22,9 +22,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import template as T
-from .findings import INFORMATIONAL, KINDS, UNREAD
-from .journal import report_id
-from .output import shape_of
+from .findings import KINDS, UNREAD, Finding
+from .model import CellRef, ReportInfo, Result, report_id
+from .result_json import as_result, cell_path, finding_cells
 from .validate import number
 
 Number = int | float | None
@@ -49,7 +49,7 @@ class IdentityFailure:
     identity: str  # T3-flow …
     where: str  # the row or column it runs along (总计, 自然人…)
     arithmetic: str  # 一+二: 6+1=7 ≠ 三(七)+四: 6+0=6
-    cells: tuple[str, ...]
+    cells: tuple[CellRef, ...]
 
     @property
     def name(self) -> str:
@@ -59,9 +59,7 @@ class IdentityFailure:
 @dataclass
 class Conflict:
     report_id: str
-    table: str
-    row: str
-    column: str
+    cell: CellRef
     row_label: str
     column_label: str
     value: Number  # what the result holds now
@@ -78,8 +76,21 @@ class Conflict:
     candidates: list[Number] = field(default_factory=list)
 
     @property
+    def table(self) -> str:
+        return self.cell.table
+
+    @property
+    def row(self) -> str:
+        return self.cell.row
+
+    @property
+    def column(self) -> str:
+        return self.cell.column
+
+    @property
     def path(self) -> str:
-        return f"{self.table}.{self.row}.{self.column}"
+        """The cell as review.csv and the page name it (`table.row.column`)."""
+        return cell_path(self.cell)
 
 
 @dataclass
@@ -87,66 +98,62 @@ class ReportReview:
     """One report needing review: its conflicts, the other cells of failing identities, and the
     findings that name no cell."""
 
-    result: dict
+    result: Result
     report_id: str
     conflicts: list[Conflict]
-    involved: set[str]  # cells of failing identities that are not suspects
-    notes: list[dict]  # findings needing review that name no cell
-    template: T.Template = T.NATIONAL  # the tables the result holds
+    involved: set[CellRef]  # cells of failing identities that are not suspects
+    notes: list[Finding]  # findings needing review that name no cell
 
     @property
-    def report(self) -> dict:
-        return self.result.get("report") or {}
+    def template(self) -> T.Template:
+        """The tables the result holds."""
+        return self.result.template
+
+    @property
+    def report(self) -> ReportInfo:
+        return self.result.report
 
     @property
     def source(self) -> str | None:
-        return (self.result.get("source") or {}).get("name")
+        return self.result.source_name
 
 
-def report_id_of(result: dict) -> str:
+def report_id_of(result: Result | dict) -> str:
     """The id a batch gave the result, or the same id computed for a single `extract` result."""
-    source = result.get("source") or {}
-    return result.get("report_id") or report_id(source.get("name") or "", source.get("sha256"))
-
-
-def _is_cell(path: str) -> bool:
-    return path.count(".") == 2
-
-
-def _label(shape: T.Shape, row: str, column: str) -> tuple[str, str]:
-    found = shape.cell(row, column)
-    return (found[0].label, found[1].label) if found else (row, column)
-
-
-def identity_failure(result: dict, finding: dict, template: T.Template = T.NATIONAL) -> IdentityFailure:
-    """The arithmetic of one identity finding, from the values the result holds now."""
-    cells = tuple(finding["cells"])
-    table = cells[0].split(".")[0]
-    shape = shape_of(result, table, template)
-    values = result.get(table) or {}
-
-    def value(path: str) -> Number:
-        _, row, column = path.split(".")
-        return (values.get(row) or {}).get(column)
-
-    identity = next((i for i in template.identities if i.id == finding.get("identity")), None)
-    if identity is None:  # counts: one cell that is not a count
-        _, row, column = cells[0].split(".")
-        row_label, column_label = _label(shape, row, column)
-        return IdentityFailure(finding.get("identity") or "counts", f"{row_label} / {column_label}", finding["message"], cells)
-    split = len(identity.lhs)
-    _, row, column = cells[0].split(".")
-    if identity.per == "row":
-        where = _label(shape, row, column)[0]
-        name = {c.key: c.label for c in shape.columns}
-        term = lambda path: name.get(path.split(".")[2], path)  # noqa: E731
+    if isinstance(result, dict):  # as the CLI holds it
+        rid, source = result.get("report_id"), result.get("source") or {}
     else:
-        where = next((c.label for c in shape.columns if c.key == column), column)
+        rid, source = result.report_id, result.source or {}
+    return rid or report_id(source.get("name") or "", source.get("sha256"))
+
+
+def _label(shape: T.Shape, cell: CellRef) -> tuple[str, str]:
+    found = shape.cell(cell.row, cell.column)
+    return (found[0].label, found[1].label) if found else (cell.row, cell.column)
+
+
+def identity_failure(result: Result, finding: Finding) -> IdentityFailure:
+    """The arithmetic of one identity finding, from the values the result holds now."""
+    cells = tuple(finding_cells(finding))
+    first = cells[0]
+    shape = result.tables[first.table].shape
+    value = result.value
+    identity = next((i for i in result.template.identities if i.id == finding.identity), None)
+    if identity is None:  # counts: one cell that is not a count
+        row_label, column_label = _label(shape, first)
+        return IdentityFailure(finding.identity or "counts", f"{row_label} / {column_label}", finding.message, cells)
+    split = len(identity.lhs)
+    if identity.per == "row":
+        where = _label(shape, first)[0]
+        name = {c.key: c.label for c in shape.columns}
+        term = lambda cell: name.get(cell.column, cell_path(cell))  # noqa: E731
+    else:
+        where = next((c.label for c in shape.columns if c.key == first.column), first.column)
         name = {r.key: r.short_label for r in shape.rows}
-        term = lambda path: name.get(path.split(".")[1], path)  # noqa: E731
+        term = lambda cell: name.get(cell.row, cell_path(cell))  # noqa: E731
     sides = identity.description.split(" = ")
-    left = _side(sides[0], [(term(p), value(p)) for p in cells[:split]])
-    right = _side(sides[-1], [(term(p), value(p)) for p in cells[split:]])
+    left = _side(sides[0], [(term(c), value(c)) for c in cells[:split]])
+    right = _side(sides[-1], [(term(c), value(c)) for c in cells[split:]])
     return IdentityFailure(identity.id, where, f"{left} ≠ {right}", cells)
 
 
@@ -161,22 +168,22 @@ def _side(description: str, terms: list[tuple[str, Number]]) -> str:
     return f"{description.replace(' ', '')}: {' + '.join(shown) or '0'} = {total}"
 
 
-def review_report(result: dict, template: T.Template = T.NATIONAL) -> ReportReview | None:
-    """The conflicts of one result, or None when it needs no review."""
-    if result.get("status") != "review":
+def review_report(result: Result | dict, template: T.Template = T.NATIONAL) -> ReportReview | None:
+    """The conflicts of one result (one in JSON read with `template`), or None when it needs no review."""
+    result = as_result(result, template)
+    if result.status != "review":
         return None
     rid = report_id_of(result)
-    findings = [f for f in result.get("findings", []) if f["kind"] not in INFORMATIONAL]
-    identity_findings = [f for f in findings if f["kind"] == "identity" and f["cells"]]
-    failures = [identity_failure(result, f, template) for f in identity_findings]
+    findings = [f for f in result.findings if f.needs_review]
+    failures = [identity_failure(result, f) for f in findings if f.kind == "identity" and f.cells]
     # How many failing identities run through each cell: the suspects are each identity's maxima.
-    weight: dict[str, int] = {}
+    weight: dict[CellRef, int] = {}
     for failure in failures:
         for cell in set(failure.cells):
             weight[cell] = weight.get(cell, 0) + 1
-    suspects: set[str] = set()
+    suspects: set[CellRef] = set()
     # On a scan, the cells the OCR read with doubt are the suspects of the identities they break.
-    doubtful = {c for f in findings if f["kind"] == "ocr_low_confidence" for c in f["cells"]}
+    doubtful = {c for f in findings if f.kind == "ocr_low_confidence" for c in finding_cells(f)}
     for failure in failures:
         if doubtful.intersection(failure.cells):
             suspects.update(doubtful.intersection(failure.cells))
@@ -184,85 +191,89 @@ def review_report(result: dict, template: T.Template = T.NATIONAL) -> ReportRevi
         most = max(weight[c] for c in failure.cells)
         suspects.update(c for c in failure.cells if weight[c] == most)
 
-    conflicts: dict[str, Conflict] = {}
+    conflicts: dict[CellRef, Conflict] = {}
 
-    def conflict(path: str) -> Conflict:
-        if path not in conflicts:
-            table, row, column = path.split(".")
-            row_label, column_label = _label(shape_of(result, table, template), row, column)
-            value = ((result.get(table) or {}).get(row) or {}).get(column)
-            source = (result.get("provenance", {}).get(table, {}).get("cells", {}).get(f"{row}.{column}") or {}).get("source")
+    def conflict(cell: CellRef) -> Conflict:
+        if cell not in conflicts:
+            reading = result.tables[cell.table]
+            row_label, column_label = _label(reading.shape, cell)
+            value = reading.value(cell)
+            where = reading.cells.get(cell)
+            source = where.source if where else None
             rules_value = "" if source == "llm" else value
             llm_value = value if source in ("llm", "both") else ""
-            conflicts[path] = Conflict(
-                rid, table, row, column, row_label, column_label, value, rules_value, llm_value, template.table(table).number
-            )
-        return conflicts[path]
+            number = result.template.table(cell.table).number
+            conflicts[cell] = Conflict(rid, cell, row_label, column_label, value, rules_value, llm_value, number)
+        return conflicts[cell]
 
     notes = []
     for finding in findings:
-        cells = [c for c in finding["cells"] if _is_cell(c)]
-        if not cells or finding["kind"] in TABLE_NOTES:
+        cells = finding_cells(finding)
+        if not cells or finding.kind in TABLE_NOTES:
             notes.append(finding)
             continue
-        if finding["kind"] == "identity":
+        if finding.kind == "identity":
             continue
-        for path in cells:
-            item = conflict(path)
-            if finding["kind"] not in item.kinds:
-                item.kinds.append(finding["kind"])
-            item.messages.append(finding["message"])
-            for split in finding.get("candidates", []):
-                value = split[cells.index(path)] if len(split) == len(cells) else ""
+        for cell in cells:
+            item = conflict(cell)
+            if finding.kind not in item.kinds:
+                item.kinds.append(finding.kind)
+            item.messages.append(finding.message)
+            for split in finding.details.get("candidates", []):
+                value = split[cells.index(cell)] if len(split) == len(cells) else ""
                 if value != "" and value not in item.candidates:
                     item.candidates.append(value)
-            if finding["kind"] == "disagreement":
-                item.rules_value, item.llm_value = finding.get("rules_value"), finding.get("llm_value")
-                item.rules_satisfies = list(finding.get("rules_satisfies", []))
-                item.llm_satisfies = list(finding.get("llm_satisfies", []))
+            if finding.kind == "disagreement":
+                details = finding.details
+                item.rules_value, item.llm_value = details.get("rules_value"), details.get("llm_value")
+                item.rules_satisfies = list(details.get("rules_satisfies", []))
+                item.llm_satisfies = list(details.get("llm_satisfies", []))
     for item in conflicts.values():  # a null the rules could not read is no reading, not a blank cell
         if item.rules_value is None and set(item.kinds) & {*UNREAD, "unassigned"}:
             item.rules_value = ""
-    order = _template_order(result, template)
-    for path in sorted(suspects, key=order):
-        conflict(path).kinds.append("identity")
+    order = _template_order(result)
+    for cell in sorted(suspects, key=order):
+        conflict(cell).kinds.append("identity")
     for failure in failures:
-        for path in failure.cells:
-            if path in conflicts:
-                conflicts[path].identities.append(failure)
-    ordered = sorted(conflicts.values(), key=lambda c: order(c.path))
+        for cell in failure.cells:
+            if cell in conflicts:
+                conflicts[cell].identities.append(failure)
+    ordered = sorted(conflicts.values(), key=lambda c: order(c.cell))
     involved = {c for f in failures for c in f.cells} - set(conflicts)
-    return ReportReview(result, rid, ordered, involved, notes, template)
+    return ReportReview(result, rid, ordered, involved, notes)
 
 
-def _template_order(result: dict, template: T.Template):
+def _template_order(result: Result):
     """A sort key that puts cells in the order the template prints them."""
-    order: dict[str, int] = {}
-    for table in template.tables:
-        for row, column in shape_of(result, table.key, template).cell_paths():
-            order[f"{table.key}.{row.key}.{column.key}"] = len(order)
-    return lambda path: order.get(path, len(order))
+    order: dict[CellRef, int] = {}
+    for reading in result.tables.values():
+        if reading is not None:
+            for row, column in reading.shape.cell_paths():
+                order[CellRef(reading.key, row.key, column.key)] = len(order)
+    return lambda cell: order.get(cell, len(order))
 
 
-def review(results: list[dict], template: T.Template = T.NATIONAL) -> list[ReportReview]:
+def review(results: list[Result] | list[dict], template: T.Template = T.NATIONAL) -> list[ReportReview]:
     return [r for r in (review_report(result, template) for result in results) if r is not None]
 
 
-def summary(results: list[dict], reviews: list[ReportReview]) -> dict:
+def summary(results: list[Result] | list[dict], reviews: list[ReportReview]) -> dict:
     """What the top of the review shows: counts by status, conflicts by kind and identity, cost."""
-    statuses = Counter(result.get("status", "failed") for result in results)
+    template = reviews[0].template if reviews else T.NATIONAL  # of results in JSON
+    results = [as_result(r, template) for r in results]
+    statuses = Counter(result.status for result in results)
     by_kind: dict[str, int] = {}
     by_identity: dict[str, int] = {}
     for item in reviews:
         for c in item.conflicts:
             for kind in c.kinds:
                 by_kind[kind] = by_kind.get(kind, 0) + 1
-        for f in item.result.get("findings", []):
-            if f["kind"] == "identity":
-                by_identity[f.get("identity")] = by_identity.get(f.get("identity"), 0) + 1
+        for f in item.result.findings:
+            if f.kind == "identity":
+                by_identity[f.identity] = by_identity.get(f.identity, 0) + 1
         for note in item.notes:
-            by_kind[note["kind"]] = by_kind.get(note["kind"], 0) + 1
-    calls = [c for r in results for c in (r.get("llm") or {}).get("calls", [])]
+            by_kind[note.kind] = by_kind.get(note.kind, 0) + 1
+    calls = [c for r in results if r.llm for c in r.llm.calls]
     return {
         "reports": len(results),
         "status": {s: statuses[s] for s in ("ok", "review", "failed")},
@@ -273,11 +284,7 @@ def summary(results: list[dict], reviews: list[ReportReview]) -> dict:
         "input_tokens": sum(c.get("input_tokens", 0) for c in calls),
         "output_tokens": sum(c.get("output_tokens", 0) for c in calls),
         "cost": round(sum(c.get("cost", 0.0) for c in calls), 6),
-        "failed": [
-            ((r.get("source") or {}).get("name"), (r.get("findings") or [{"message": ""}])[0]["message"])
-            for r in results
-            if r.get("status") == "failed"
-        ],
+        "failed": [(r.source_name, r.findings[0].message if r.findings else "") for r in results if r.status == "failed"],
     }
 
 
@@ -294,8 +301,8 @@ def conflict_rows(reviews: list[ReportReview]) -> list[dict]:
             rows.append(
                 {
                     "report_id": item.report_id,
-                    "agency": item.report.get("agency") or "",
-                    "year": item.report.get("year") or "",
+                    "agency": item.report.agency or "",
+                    "year": item.report.year or "",
                     "source": item.source or "",
                     "table": c.table_label,
                     "row_label": c.row_label,
@@ -326,7 +333,7 @@ def _md(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def to_markdown(results: list[dict], reviews: list[ReportReview]) -> str:
+def to_markdown(results: list[Result] | list[dict], reviews: list[ReportReview]) -> str:
     s = summary(results, reviews)
     status = s["status"]
     lines = [
@@ -346,10 +353,10 @@ def to_markdown(results: list[dict], reviews: list[ReportReview]) -> str:
     header = ("表 table", "行 row", "列 column", "cell", "现值 value", "规则 rules", "LLM", "问题 kinds", "未通过的勾稽关系 failing identities")
     for item in reviews:
         report = item.report
-        lines += ["", f"## {_md(report.get('agency') or '(agency unknown)')} {report.get('year') or ''}".rstrip(), ""]
+        lines += ["", f"## {_md(report.agency or '(agency unknown)')} {report.year or ''}".rstrip(), ""]
         lines.append(f"`{item.report_id}` · {_md(item.source or '')}")
         for note in item.notes:
-            lines.append(f"- {note['kind']}: {_md(note['message'])}")
+            lines.append(f"- {note.kind}: {_md(note.message)}")
         if item.conflicts:
             lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             for row in conflict_rows([item]):

@@ -19,6 +19,7 @@ value) is in short data attributes.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ from html import escape
 from . import printed
 from . import template as T
 from .normalize import needs_simplification, normalize_text
-from .output import shape_of
+from .model import VALUE_KINDS, CellRef, Provenance, ReportInfo, TableReading
+from .result_json import line_range, page_range
 from .review import KIND_LABELS, Conflict, ReportReview, summary
 from .validate import number
 
@@ -117,11 +119,9 @@ if(!store)return;
 try{if(x.value.value||x.note.value)store.setItem(x.key,JSON.stringify([x.value.value,x.note.value]));else store.removeItem(x.key)}
 catch(err){}  // full or withdrawn: the page goes on without persistence
 }
-// What each column kind holds, as gxllm.apply checks it.
-var KIND_ERRORS={
-count:function(n){return n<0||n%1?'计数须为非负整数 a count must be a non-negative whole number':''},
-signed:function(n){return n%1?'须为整数 must be a whole number':''},
-money:function(n){return n<0?'金额不能为负 an amount cannot be negative':''}};
+// What each column kind holds, as gxllm.apply checks it (model.VALUE_KINDS).
+var VALUE_KINDS=@VALUE_KINDS@;
+function kindError(n,kind){var k=VALUE_KINDS[kind];return (k.whole&&n%1)||(!k.negative&&n<0)?k.error:''}
 // A reviewer's value as gxllm apply reads it: 12, １２, 1,234, 96171.6, -3, or blank/空/空白 for a
 // cell printed empty. {value} is what the CSV gets ('' undecided), {error} why apply would refuse it.
 function resolve(text,kind){
@@ -129,7 +129,7 @@ var t=text.replace(/[\\uff01-\\uff5e]/g,function(c){return String.fromCharCode(c
 if(!t)return {value:''};
 if(BLANK.indexOf(t.toLowerCase())>=0)return {value:'blank'};
 var n=/^-?(\\d+\\.?\\d*|\\.\\d+)$/.test(t)?parseFloat(t):NaN,
-error=isFinite(n)?KIND_ERRORS[kind](n):'不是数字 not a number: 请写 write 12, 96171.6, blank';
+error=isFinite(n)?kindError(n,kind):'不是数字 not a number: 请写 write 12, 96171.6, blank';
 return error?{error:error}:{value:t};
 }
 function check(x){
@@ -222,10 +222,14 @@ bar.hidden=false;
 d.getElementById('nojs').hidden=true;
 d.documentElement.setAttribute('data-ready',Math.round(performance.now()));
 })();
-"""
+""".replace(
+    "@VALUE_KINDS@",
+    json.dumps({k: {"whole": r.whole, "negative": r.negative, "error": r.page_error} for k, r in VALUE_KINDS.items()},
+               ensure_ascii=False, separators=(",", ":")),
+)  # fmt: skip
 
 
-def render_html(results: list[dict], reviews: list[ReportReview], *, title: str = "gxllm review") -> str:
+def render_html(results: list, reviews: list[ReportReview], *, title: str = "gxllm review") -> str:
     """One complete, self-contained HTML document: the summary, an index and one section per
     report in review."""
     s = summary(results, reviews)
@@ -305,9 +309,9 @@ def _summary(s: dict) -> str:
     return "".join(out)
 
 
-def _agency_year(report: dict) -> str:
-    agency = report.get("agency") or "(机关不详 agency unknown)"
-    return escape(f"{agency} {report.get('year') or ''}".strip())
+def _agency_year(report: ReportInfo) -> str:
+    agency = report.agency or "(机关不详 agency unknown)"
+    return escape(f"{agency} {report.year or ''}".strip())
 
 
 def _section_id(item: ReportReview) -> str:
@@ -333,7 +337,7 @@ def _options(values: Iterable[str], label: Callable[[str], str]) -> str:
 
 def _filter_bar(s: dict, reviews: list[ReportReview], page_key: str) -> str:
     """Hidden until the script runs: without JavaScript the filters and decisions would do nothing."""
-    agencies = sorted({item.report.get("agency") or "" for item in reviews} - {""})
+    agencies = sorted({item.report.agency or "" for item in reviews} - {""})
     return (
         f'<div id="bar" data-page="{page_key}" hidden>'
         '<label>问题类型 kind <select id="fk"><option value="">全部 all</option>'
@@ -357,15 +361,15 @@ def _filter_bar(s: dict, reviews: list[ReportReview], page_key: str) -> str:
 
 
 def _section(item: ReportReview) -> str:
-    report, status = item.report, str(item.result.get("status"))
-    numbers = {c.path: n for n, c in enumerate(item.conflicts, 1)}
-    note_kinds = " ".join(sorted({n["kind"] for n in item.notes}))
+    report, status = item.report, item.result.status
+    numbers = {c.cell: n for n, c in enumerate(item.conflicts, 1)}
+    note_kinds = " ".join(sorted({n.kind for n in item.notes}))
     # What the filters match beside the conflict entries' own data-k/data-i: agency, notes' kinds;
     # the decisions CSV takes the report id from data-r.
     out = [
         (
             f'<section class="report" id="{_section_id(item)}" tabindex="-1" data-r="{escape(item.report_id)}" '
-            f'data-a="{escape(report.get("agency") or "")}" data-n="{escape(note_kinds)}">'
+            f'data-a="{escape(report.agency or "")}" data-n="{escape(note_kinds)}">'
         ),
         f'<h2>{_agency_year(report)} <a class="top" href="#top" title="回到顶部 top">↑</a></h2>',
         (
@@ -377,33 +381,33 @@ def _section(item: ReportReview) -> str:
     if item.notes:
         out.append("<ul>")
         for note in item.notes:
-            table = next((t for t in item.template.tables if t.key == note.get("table")), None)
-            where = f"{table.number} " if table and not note["message"].startswith(table.number) else ""
-            out.append(f'<li><span class="k">{_kind_label(note["kind"])}</span>{where}{escape(note["message"])}</li>')
+            table = next((t for t in item.template.tables if t.key == note.details.get("table")), None)
+            where = f"{table.number} " if table and not note.message.startswith(table.number) else ""
+            out.append(f'<li><span class="k">{_kind_label(note.kind)}</span>{where}{escape(note.message)}</li>')
         out.append("</ul>")
     for table in item.template.tables:
         conflicts = [c for c in item.conflicts if c.table == table.key]
-        if conflicts or any(p.startswith(table.key + ".") for p in item.involved):
+        if conflicts or any(c.table == table.key for c in item.involved):
             out.append(_table_block(item, table, conflicts, numbers))
     out.append("</section>")
     return "".join(out)
 
 
-def _table_block(item: ReportReview, table: T.Table, conflicts: list[Conflict], numbers: dict[str, int]) -> str:
-    result = item.result
-    shape = shape_of(result, table.key, item.template)
-    provenance = (result.get("provenance") or {}).get(table.key) or {}
-    split = {cell for cell, where in (provenance.get("cells") or {}).items() if where.get("split")}
-    grid = _Grid(item, table.key, result.get(table.key) or {}, numbers, split)
+def _table_block(item: ReportReview, table: T.Table, conflicts: list[Conflict], numbers: dict[CellRef, int]) -> str:
+    reading = item.result.tables[table.key]
+    shape = reading.shape
+    split = {cell for cell, where in reading.cells.items() if where.split}
+    grid = _Grid(item, table.key, reading.values, numbers, split)
     out = [f"<h3>{table.number} {escape(table.title)}</h3>", _printed_table(shape, grid, item.template)]
     if conflicts:
         out.append('<ol class="cs">')
         drawn = [shape.cell(c.row, c.column) for c in conflicts]
         out += [
-            _conflict_entry(item, c, numbers[c.path], found and found[1], provenance) for c, found in zip(conflicts, drawn)
+            _conflict_entry(item, c, numbers[c.cell], found and found[1], reading.cells.get(c.cell))
+            for c, found in zip(conflicts, drawn)
         ]
         out.append("</ol>")
-    out.append(_excerpt(provenance, shape, conflicts))
+    out.append(_excerpt(reading, shape, conflicts))
     return "".join(out)
 
 
@@ -428,16 +432,16 @@ class _Grid:
     item: ReportReview
     table: str
     values: dict
-    numbers: dict[str, int]  # conflict number by cell path
-    split: set[str]  # "row.column" of the cells read by splitting glued digits
+    numbers: dict[CellRef, int]  # conflict number by cell
+    split: set[CellRef]  # the cells read by splitting glued digits
 
     def td(self, row: str, column: str, colspan: int) -> str:
-        path = f"{self.table}.{row}.{column}"
+        path = CellRef(self.table, row, column)
         value = (self.values.get(row) or {}).get(column)
         text = escape(_value_text(value))
         span = f' colspan="{colspan}"' if colspan > 1 else ""
         blank = " b" if value is None else ""
-        if f"{row}.{column}" in self.split:
+        if path in self.split:
             blank += " s"
         n = self.numbers.get(path)
         if n is not None:
@@ -501,24 +505,25 @@ def _decision_form(c: Conflict) -> str:
     )
 
 
-def _conflict_entry(item: ReportReview, c: Conflict, n: int, column: T.Column | None, provenance: dict) -> str:
+def _conflict_entry(item: ReportReview, c: Conflict, n: int, column: T.Column | None, where: Provenance | None) -> str:
     """One conflict: what each path read and why it is in review, then the decision. `column` is
     the cell's column in the table as drawn; a cell the drawn table lacks is one `gxllm apply`
     refuses, so it gets no decision form."""
     identities = " ".join(sorted({f.identity for f in c.identities}))
     drawn = column is not None
     marker = f'<a class="n" href="#{_anchor_id("v", item, n)}">{n}</a>' if drawn else f'<span class="n">{n}</span>'
-    where = (provenance.get("cells") or {}).get(f"{c.row}.{c.column}") or {}
+    where = where or Provenance()
     location = ""
-    if where.get("line") is not None:
-        location = f"第 {where['line']} 行 line {where['line']}"
-        if where.get("page") is not None:
-            location += f", 第 {where['page']} 页 page {where['page']}"
+    if where.line is not None:
+        location = f"第 {where.line} 行 line {where.line}"
+        if where.page is not None:
+            location += f", 第 {where.page} 页 page {where.page}"
         location = f"<dt>原文 source</dt><dd>{escape(location)}</dd>"
-    if str(where.get("crop", "")).startswith("data:image/png;base64,"):  # never a URL that leaves the page
+    if str(where.crop or "").startswith("data:image/png;base64,"):  # never a URL that leaves the page
+        confidence = "" if where.confidence is None else str(where.confidence)
         location += (
-            f'<dt>扫描 scan</dt><dd><img class="scan" src="{escape(where["crop"])}" alt="the scan where it was read"> '
-            f"OCR {escape(str(where.get('confidence', '')))}{' corrected' if where.get('corrected') else ''}</dd>"
+            f'<dt>扫描 scan</dt><dd><img class="scan" src="{escape(where.crop)}" alt="the scan where it was read"> '
+            f"OCR {escape(confidence)}{' corrected' if where.corrected else ''}</dd>"
         )
     kinds = "".join(f'<span class="k">{_kind_label(k)}</span>' for k in c.kinds)
     # data-vk: the column's kind (count, signed, money), which values it takes; data-v: the value
@@ -547,7 +552,7 @@ def _conflict_entry(item: ReportReview, c: Conflict, n: int, column: T.Column | 
     if c.candidates:
         shown = " / ".join(escape(_value_text(v) or "空 blank") for v in c.candidates)
         out.append(f"<dt>候选拆分 candidate splits</dt><dd>{shown}</dd>")
-    if where.get("split"):
+    if where.split:
         out.append("<dt>拆分 split</dt><dd>由勾稽关系从粘连数字中拆出 split from glued digits by the identities</dd>")
     out.append(location + "</dl>")
     if c.identities:
@@ -589,20 +594,20 @@ class _SourceLine:
         return self.positions[match.start()], self.positions[match.end() - 1] + 1
 
 
-def _excerpt(provenance: dict, shape: T.Shape, conflicts: list[Conflict]) -> str:
+def _excerpt(reading: TableReading, shape: T.Shape, conflicts: list[Conflict]) -> str:
     """The table's source lines, numbered; the conflicting cells' lines and row labels marked."""
-    text = provenance.get("text") or []
+    text = reading.text or []
     if not text:
         return '<p class="na">没有原文 no source text for this table</p>'
     simplify = needs_simplification("".join(t for _, t in text))
     lines = [_SourceLine.read(n, t, simplify) for n, t in text]
-    cells = provenance.get("cells") or {}
+    cells = reading.cells
     rows = {r.key: r for r in shape.rows}
     hot: set[int] = set()
     marks: dict[int, set[tuple[int, int]]] = {}
     for c in conflicts:
         row = rows.get(c.row)
-        line = (cells.get(f"{c.row}.{c.column}") or {}).get("line")
+        line = where.line if (where := cells.get(c.cell)) else None
         if line is not None:
             hot.add(line)
         if row is None:
@@ -620,10 +625,10 @@ def _excerpt(provenance: dict, shape: T.Shape, conflicts: list[Conflict]) -> str
             if found:
                 marks.setdefault(source.line_number, set()).add(found)
                 break
-    where = f"第 {escape(str(provenance.get('lines') or ''))} 行 lines"
-    if provenance.get("pages"):
-        where += f", 第 {escape(str(provenance['pages']))} 页 pages"
-    method = f" · {escape(str(provenance['method']))}" if provenance.get("method") else ""
+    where = f"第 {escape(line_range(reading.lines) if reading.lines else '')} 行 lines"
+    if reading.pages:
+        where += f", 第 {escape(page_range(reading.pages))} 页 pages"
+    method = f" · {escape(reading.method)}" if reading.method else ""
     body = []
     for source in lines:
         content = _marked(source.text, marks.get(source.line_number, ()))

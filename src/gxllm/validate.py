@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 
 from . import template as T
-from .findings import Finding
+from .findings import Finding, say
+from .model import VALUE_KINDS
 from .normalize import normalize_text, squeeze
 
 Values = Mapping[str, Mapping[str, int | float | None]]
@@ -45,7 +46,8 @@ def check_sums(table: str, shape: T.Shape, values: Values, unread: Set[str] = fr
             Finding(
                 "identity",
                 cells,
-                f"{instance.name}: {shape.identity(instance.identity).description}: {arithmetic}{note}",
+                say("identity", instance=instance.name, description=shape.identity(instance.identity).description,
+                    arithmetic=arithmetic, note=note),
                 identity=instance.identity,
                 reported=sum(left),
                 computed=sum(right),
@@ -74,21 +76,11 @@ def check_counts(table: str, shape: T.Shape, values: Values) -> list[Finding]:
         value = values[row.key][column.key]
         if value is None:
             continue
-        wrong = (
-            (column.kind == "count" and (value < 0 or not float(value).is_integer()))
-            or (column.kind == "signed" and not float(value).is_integer())
-            or (column.kind == "money" and value < 0)
-        )
-        if wrong:
-            expected = {"count": "a non-negative integer", "signed": "an integer", "money": "a non-negative amount"}
+        rule = VALUE_KINDS[column.kind]
+        if not rule.holds(value):
+            message = say("identity", "counts", row=row.label, column=column.label, value=number(value), expected=rule.expected)
             findings.append(
-                Finding(
-                    "identity",
-                    [f"{table}.{row.key}.{column.key}"],
-                    f"counts {row.label} {column.label}: {number(value)} is not {expected[column.kind]}",
-                    identity=T.COUNTS_IDENTITY,
-                    reported=value,
-                )
+                Finding("identity", [f"{table}.{row.key}.{column.key}"], message, identity=T.COUNTS_IDENTITY, reported=value)
             )
     return findings
 
