@@ -113,6 +113,7 @@ def load(data: bytes, name: str, encoding: str | None = None) -> Document:
 
 
 def _document(data: bytes, name: str, fmt: Format, encoding: str | None, source: bytes | str) -> Document:
-    lines, ocr = importlib.import_module(fmt.module).read(source, name)
+    reader = sys.modules.get(fmt.module) or importlib.import_module(fmt.module)  # imported once
+    lines, ocr = reader.read(source, name)
     source_record = Source(name=name, format=fmt.name, encoding=encoding, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
     return Document(source=source_record, lines=lines, ocr=ocr)
