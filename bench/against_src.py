@@ -17,8 +17,18 @@ from collections.abc import Callable
 Documents = dict[str, list[tuple[bytes, str]]]  # kind -> (bytes, file name)
 
 
+def extractor() -> Callable:
+    """`extract_bytes` of the gxllm first on the path (a tree from before the pipeline module was
+    named `pipeline` has it in `extract`)."""
+    try:
+        from gxllm.pipeline import extract_bytes
+    except ImportError:
+        from gxllm.extract import extract_bytes
+    return extract_bytes
+
+
 def measure(kinds: Documents, repeat: int) -> dict:
-    from gxllm.extract import extract_bytes
+    extract_bytes = extractor()
     from gxllm.load import load
 
     everything = [doc for docs in kinds.values() for doc in docs]

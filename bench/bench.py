@@ -1,4 +1,4 @@
-"""Accuracy and speed of gxllm.extract over report folders with a gold.json.
+"""Accuracy and speed of gxllm.pipeline.extract_bytes over report folders with a gold.json.
 
     python bench/bench.py DIR [DIR ...] [--repeat N] [--json] [-v]
 
@@ -71,7 +71,7 @@ def inconsistencies(result: dict, gold: dict) -> list[dict]:
 
 
 def run(reports, repeat: int) -> tuple[list[dict], float]:
-    from gxllm.extract import extract_bytes  # lazy: the bench module imports without the extractor
+    from gxllm.pipeline import extract_bytes  # lazy: the bench module imports without the extractor
 
     inputs = [(f"{folder.name}/{src.name}", f"{folder.name}/{src.name}", src.read_bytes(),
                json.loads((folder / "gold.json").read_text(encoding="utf-8"))) for folder, src in reports]

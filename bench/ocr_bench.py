@@ -29,7 +29,7 @@ from pdfs import render_scan  # noqa: E402
 
 import pypdfium2 as pdfium  # noqa: E402
 
-from gxllm.extract import extract_bytes  # noqa: E402
+from gxllm.pipeline import extract_bytes  # noqa: E402
 
 
 def golds(dirs: list[str], samples: int) -> list[tuple[str, dict]]:

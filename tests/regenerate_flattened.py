@@ -12,7 +12,7 @@ from pathlib import Path
 from layouts import render_flattened, render_flattened_html
 from pdfs import render_flattened_pdf
 
-from gxllm.extract import extract_bytes
+from gxllm.pipeline import extract_bytes
 
 HERE = Path(__file__).parent / "fixtures"
 GOLDEN_KEYS = ("report", "active_disclosure", "applications", "reviews_and_lawsuits", "status", "findings")

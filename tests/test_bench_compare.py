@@ -1,4 +1,4 @@
-"""The gold comparison of bench/bench.py (the bench itself needs gxllm.extract)."""
+"""The gold comparison of bench/bench.py (the bench itself needs gxllm.pipeline)."""
 
 from __future__ import annotations
 
@@ -95,9 +95,9 @@ def test_main_with_a_stand_in_extractor(monkeypatch, capsys):
             gold["applications"]["new_received"]["total"] = 12345
         return {**gold, "status": "ok", "findings": [{"kind": "blank", "cells": [], "message": ""}]}
 
-    fake = types.ModuleType("gxllm.extract")
+    fake = types.ModuleType("gxllm.pipeline")
     fake.extract_bytes = extract_bytes
-    monkeypatch.setitem(sys.modules, "gxllm.extract", fake)
+    monkeypatch.setitem(sys.modules, "gxllm.pipeline", fake)
     assert bench.main([str(FIXTURES), "--only", "txt", "--repeat", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     s = out["summary"]
@@ -110,7 +110,7 @@ def test_main_with_a_stand_in_extractor(monkeypatch, capsys):
     assert "silent wrong       1: seed-001/source.txt" in text and "reports/s" in text and "NOT named" in text
 
 
-@pytest.mark.skipif(not (ROOT / "src" / "gxllm" / "extract.py").exists(), reason="gxllm.extract not written yet")
+@pytest.mark.skipif(not (ROOT / "src" / "gxllm" / "pipeline.py").exists(), reason="gxllm.pipeline not written yet")
 def test_bench_runs_with_the_real_extractor(capsys):
     assert bench.main([str(FIXTURES)]) == 0
     assert "cell accuracy" in capsys.readouterr().out

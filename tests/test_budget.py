@@ -15,7 +15,7 @@ from fake_openai import FakeOpenAI, Reply, content_reply, error_reply, tool_call
 from gxllm import template as T
 from gxllm.cli import main
 from gxllm.errors import BudgetError
-from gxllm.extract import extract_bytes
+from gxllm.pipeline import extract_bytes
 from gxllm.llm.budget import Budget, BudgetedReader
 from gxllm.llm.client import ENVELOPE_BYTES, RequestMeter, RequestStopped, ResponseCache, TableReader
 from gxllm.llm.request import LLMAnswer

@@ -129,7 +129,7 @@ def test_llm_needed_but_not_configured_is_review_not_a_crash(capsys):
 
 def test_version_and_console_script_start_without_llm_packages():
     code = (
-        "import sys, gxllm.cli, gxllm.extract; "
+        "import sys, gxllm.cli, gxllm.pipeline; "
         "print(sorted(m for m in ('openai', 'instructor') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -12,7 +12,7 @@ from office import render_docx
 
 from gxllm.cli import main
 from gxllm.errors import InputError
-from gxllm.extract import extract_bytes
+from gxllm.pipeline import extract_bytes
 from gxllm.load.docx import docx_lines
 
 CANONICAL = ("active_disclosure", "applications", "reviews_and_lawsuits")

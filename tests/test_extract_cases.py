@@ -6,7 +6,7 @@ import re
 from layouts import render_pipe_cells, render_pipe_rows, sample_report
 from opencc import OpenCC
 
-from gxllm.extract import extract_bytes
+from gxllm.pipeline import extract_bytes
 
 REPORT = sample_report(7)
 APPS = REPORT["applications"]

@@ -24,7 +24,7 @@ from pdfs import render_flattened_pdf
 from test_cli import run
 
 from gxllm import template as T
-from gxllm.extract import extract_bytes
+from gxllm.pipeline import extract_bytes
 from gxllm.layout import flattened_pieces
 from gxllm.llm.request import LLMAnswer
 from gxllm.review import review, to_csv

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gxllm.extract import extract_bytes
+from gxllm.pipeline import extract_bytes
 from gxllm.model import Report
 
 SOURCES = sorted(

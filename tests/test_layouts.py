@@ -23,7 +23,7 @@ from layouts import (
 
 from pdfs import render_pdf
 
-from gxllm.extract import extract_bytes
+from gxllm.pipeline import extract_bytes
 
 CANONICAL = ("active_disclosure", "applications", "reviews_and_lawsuits")
 RENDERERS = {

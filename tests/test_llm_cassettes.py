@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import vcr
 
-from gxllm.extract import extract_bytes
+from gxllm.pipeline import extract_bytes
 from gxllm.llm.client import TableReader
 from gxllm.settings import load_settings
 

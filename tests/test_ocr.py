@@ -185,7 +185,7 @@ def test_dry_run_counts_the_pages_to_ocr_without_reading_them(tmp_path, capsys):
 def test_text_and_text_layer_pdfs_never_import_the_ocr():
     script = (
         "import sys; sys.path.insert(0, 'tests'); from layouts import sample_report; from pdfs import render_pdf; "
-        "from gxllm.extract import extract_bytes; "
+        "from gxllm.pipeline import extract_bytes; "
         "assert extract_bytes(render_pdf(sample_report(2)), 'r.pdf')['status'] == 'ok'; "
         "print(sorted(m for m in ('onnxruntime', 'cv2', 'numpy', 'rapidocr', 'gxllm.load.ocr') if m in sys.modules))"
     )

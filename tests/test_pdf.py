@@ -17,7 +17,7 @@ from reportlab.pdfgen import canvas
 
 from gxllm.cli import main
 from gxllm.errors import InputError, NoTextLayerError
-from gxllm.extract import extract_bytes
+from gxllm.pipeline import extract_bytes
 from gxllm.load.pdf import pdf_lines
 
 pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))

@@ -9,7 +9,7 @@ import pytest
 from layouts import render_pipe_rows, sample_report
 from review_cases import consistent, disagreeing, misprinted, reader_answering, unreadable
 
-from gxllm.extract import complete, extract_bytes, extract_document, read_rules, unreadable_result
+from gxllm.pipeline import complete, extract_bytes, extract_document, read_rules, unreadable_result
 from gxllm.findings import Finding
 from gxllm.load import load
 from gxllm.model import CellRef, Result

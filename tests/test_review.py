@@ -15,7 +15,7 @@ from layouts import render_pipe_rows, sample_report
 from review_cases import consistent, disagreeing, misprinted, unreadable
 
 from gxllm.apply import DecisionError, read_decisions
-from gxllm.extract import extract_bytes
+from gxllm.pipeline import extract_bytes
 from gxllm.cli import main
 from gxllm.review import CONFLICT_FIELDS, review
 

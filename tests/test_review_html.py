@@ -25,7 +25,7 @@ from review_cases import (
 
 from gxllm import template as T
 from gxllm.apply import DecisionError, apply, read_decisions
-from gxllm.extract import extract_bytes
+from gxllm.pipeline import extract_bytes
 from gxllm.normalize import normalize_text, squeeze
 from gxllm.output import shape_of
 from gxllm.printed import NOTE

@@ -9,7 +9,7 @@ from layouts import render_pipe_rows, sample_report
 
 from gxllm import template as T
 from gxllm.errors import TemplateError
-from gxllm.extract import extract_bytes
+from gxllm.pipeline import extract_bytes
 from gxllm.model import json_schema, report_model
 from gxllm.review import review_report
 from gxllm.review_html import render_html

@@ -24,7 +24,7 @@ from .model import Result
 if TYPE_CHECKING:
     import pandas
 
-    from .extract import Reader
+    from .pipeline import Reader
     from .settings import LLMSettings
 
 
@@ -55,7 +55,7 @@ def extract(
         Traceback (most recent call last):
         gxllm.errors.InputError: no/such/report.pdf: no such file
     """
-    from .extract import extract_result
+    from .pipeline import extract_result
     from .load import load, read_input
 
     if isinstance(source, bytes):

@@ -101,7 +101,7 @@ def _extract_file(job: tuple[str, str, str | None, str, str | None]) -> tuple[st
     failed record. The entry is made here, in the worker, to keep the writer's work small; for a
     report the rules leave to the LLM it carries the rule reading, for `_with_llm` to continue."""
     source, path, sha256, llm, encoding = job
-    from .extract import complete, read_rules, unreadable_result
+    from .pipeline import complete, read_rules, unreadable_result
     from .load import load, read_input
 
     reading = None
@@ -282,7 +282,7 @@ def run(work: list[Work], options: BatchOptions, journal: Journal, reader,
     by_source = {w.source: w for w in pending}
     for item in pending:
         if item.error is not None:
-            from .extract import unreadable_input
+            from .pipeline import unreadable_input
 
             result = unreadable_input(item.source, str(item.error), item.error.kind)
             result["report_id"] = report_id(item.source, None)
@@ -317,7 +317,7 @@ def _rules(jobs: list[tuple], workers: int | None) -> Iterable[tuple[str, Entry]
 
 def _with_llm(item: Work, done: Entry, options: BatchOptions, reader, finished: queue.Queue) -> None:
     """The LLM step of a report, continued from the worker's rule reading."""
-    from .extract import complete
+    from .pipeline import complete
 
     result = complete(done.reading, llm=options.llm, reader=reader)
     result.report_id = report_id(item.source, item.sha256)
@@ -450,7 +450,7 @@ class Plan:
 def plan_batch(inputs: Iterable[str], options: BatchOptions, settings: LLMSettings | None = None) -> Plan:
     """What `run_batch` would do: inputs, what is already done, which reports and tables would
     need the LLM, and the worst-case tokens and cost of asking. Nothing is fetched, written or paid."""
-    from .extract import extract_bytes
+    from .pipeline import extract_bytes
     from .llm.client import ResponseCache, TableReader
     from .llm.request import LLMAnswer
     from .load import read_input

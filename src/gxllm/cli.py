@@ -114,7 +114,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _extract_all(paths: list[str], args: argparse.Namespace, output: "_Output", llm: str, reader) -> int:
-    from .extract import extract_bytes, unreadable_input
+    from .pipeline import extract_bytes, unreadable_input
     from .load import read_input
 
     worst = EXIT_OK

@@ -37,7 +37,7 @@ from .result_json import from_json
 from .validate import Carry
 
 if TYPE_CHECKING:
-    from .extract import RuleReading
+    from .pipeline import RuleReading
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
@@ -104,7 +104,7 @@ class Entry:
     cost: float
     ocr_pages: int = 0  # scanned pages the OCR read, for the progress bar
     # The rules' reading of a report whose tables the rules left to an LLM that was not asked:
-    # the LLM step continues from it (`extract.complete`) instead of reading the file again.
+    # the LLM step continues from it (`pipeline.complete`) instead of reading the file again.
     reading: RuleReading | None = None
 
     @property

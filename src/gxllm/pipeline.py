@@ -1,4 +1,4 @@
-"""The rule-based pipeline: load → normalise → split → locate → parse → verify → result.
+"""The pipeline of one report: load → normalise → split → locate → parse → verify → result.
 
 Two steps: `read_rules(doc) -> RuleReading` is the rule path (pure, CPU-bound), and
 `complete(reading, llm=..., reader=...) -> Result` continues it with the LLM where the reading
