@@ -13,7 +13,7 @@ from office import render_docx
 from gxllm.cli import main
 from gxllm.errors import InputError
 from gxllm.extract import extract_bytes
-from gxllm.load_docx import docx_lines
+from gxllm.load.docx import docx_lines
 
 CANONICAL = ("active_disclosure", "applications", "reviews_and_lawsuits")
 SAMPLES = {

@@ -10,7 +10,8 @@ import pytest
 
 from gxllm.document import Cell
 from gxllm.errors import InputError
-from gxllm.load import MAX_BYTES, declared_encoding, decode, html_lines, load, read_input, sniff_format
+from gxllm.load import MAX_BYTES, declared_encoding, decode, load, read_input, sniff_format
+from gxllm.load.html import html_lines
 
 SIMPLIFIED = (
     "某某市人民政府2023年政府信息公开工作年度报告\n"
@@ -109,6 +110,24 @@ def test_load_text_records_source():
     assert doc.source.encoding == "gb18030" and doc.source.size == len(data)
     assert doc.source.sha256 == hashlib.sha256(data).hexdigest()
     assert doc.lines[5].cells == (Cell("规章 | 0 | 0 | 0 |", None),)
+
+
+def test_a_new_format_is_a_module_and_a_registration(monkeypatch):
+    """A format is a module with `read(source, name) -> (lines, ocr)`, registered in FORMATS with
+    how it is recognised; load needs no other change."""
+    import types
+
+    import gxllm.load as loading
+    from gxllm.document import Line
+
+    csv = types.ModuleType("report_csv")
+    csv.read = lambda text, name: (tuple(Line(tuple(Cell(f) for f in row.split(",")), i) for i, row in enumerate(text.splitlines(), 1)), {})
+    monkeypatch.setitem(sys.modules, "report_csv", csv)
+    registered = loading.Format("csv", "report_csv", False, lambda text, name: name.endswith(".csv"))
+    monkeypatch.setattr(loading, "FORMATS", (registered, *loading.FORMATS))
+    doc = load("规章,0,1\n".encode(), "r.csv")
+    assert doc.source.format == "csv" and doc.lines[0].cells == (Cell("规章"), Cell("0"), Cell("1"))
+    assert load("规章,0,1\n".encode(), "r.txt").source.format == "text"
 
 
 @pytest.mark.parametrize(

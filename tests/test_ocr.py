@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from layouts import sample_report, sample_report_2019
 
-from gxllm import load_ocr
+from gxllm.load import ocr as load_ocr
 from gxllm.cli import main
 from gxllm.document import LOW_CONFIDENCE
-from gxllm.load_ocr import correct_digits, pages_to_read
+from gxllm.load.ocr import correct_digits, pages_to_read
 
 
 def _cjk_font_renders() -> bool:
@@ -187,7 +187,7 @@ def test_text_and_text_layer_pdfs_never_import_the_ocr():
         "import sys; sys.path.insert(0, 'tests'); from layouts import sample_report; from pdfs import render_pdf; "
         "from gxllm.extract import extract_bytes; "
         "assert extract_bytes(render_pdf(sample_report(2)), 'r.pdf')['status'] == 'ok'; "
-        "print(sorted(m for m in ('onnxruntime', 'cv2', 'numpy', 'rapidocr', 'gxllm.load_ocr') if m in sys.modules))"
+        "print(sorted(m for m in ('onnxruntime', 'cv2', 'numpy', 'rapidocr', 'gxllm.load.ocr') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out == "[]\n"

@@ -18,7 +18,7 @@ from reportlab.pdfgen import canvas
 from gxllm.cli import main
 from gxllm.errors import InputError, NoTextLayerError
 from gxllm.extract import extract_bytes
-from gxllm.load_pdf import pdf_lines
+from gxllm.load.pdf import pdf_lines
 
 pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
 FONT = "STSong-Light"
@@ -230,7 +230,7 @@ def test_a_split_report_records_pages_and_table_of_every_cell():
 @pytest.fixture
 def without_ocr(monkeypatch):
     """As on an install without the `ocr` extra."""
-    from gxllm import load_ocr
+    from gxllm.load import ocr as load_ocr
 
     monkeypatch.setattr(load_ocr, "available", lambda: False)
 

@@ -446,7 +446,7 @@ def plan_batch(inputs: Iterable[str], options: BatchOptions, settings: LLMSettin
     from .llm.client import ResponseCache, TableReader
     from .llm.request import LLMAnswer
     from .load import read_input
-    from .load_pdf import image_only_pages
+    from .load.pdf import image_only_pages
     from .settings import load_settings
 
     settings = load_settings() if settings is None else settings

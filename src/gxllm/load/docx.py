@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 from gxllm.document import Cell, Line
 from gxllm.errors import InputError
-from gxllm.load import Segments
+from gxllm.load.html import Segments
 
 MAX_XML_BYTES = 64 * 1024 * 1024  # uncompressed main document part: refuses zip bombs
 
@@ -189,3 +189,7 @@ class _Reader(Segments):
                 col += max(_int(pr, "gridSpan", 1), 1)
             above = starts
             self.lines.append(Line(tuple(cells), len(self.lines) + 1, table=self.tables))
+
+
+def read(data: bytes, name: str) -> tuple[tuple[Line, ...], dict]:
+    return docx_lines(data, name), {}

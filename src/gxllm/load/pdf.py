@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import math
 import re
-from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,60 +28,10 @@ import pypdfium2.raw as pdfium_c
 from gxllm.document import Cell, Line, OcrRead
 from gxllm.errors import InputError, NoTextLayerError
 from gxllm.layout import NUMBER, is_footer
+from gxllm.load.grid import TOLERANCE, Glyph, Grid, Rule, boundaries, find_grids
 
-_TOLERANCE = 2.0  # points: rule ends that miss each other by this much still meet
 _MARGIN = 0.1  # fraction of the page height at top and bottom where running headers live
 _QUARTER = math.pi / 2
-
-
-@dataclass(frozen=True, slots=True)
-class Glyph:
-    text: str
-    x0: float
-    top: float  # page coordinates with y growing downwards, like reading order
-    x1: float
-    bottom: float
-    confidence: float | None = None  # OCR: how sure the engine is of the word; None in a text layer
-    corrected: bool = False  # OCR: look-alike letters read as digits (O→0, l→1)
-
-    @property
-    def size(self) -> float:
-        return self.bottom - self.top
-
-    @property
-    def cx(self) -> float:
-        return (self.x0 + self.x1) / 2
-
-    @property
-    def cy(self) -> float:
-        return (self.top + self.bottom) / 2
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    at: float  # y of a horizontal rule, x of a vertical one
-    start: float
-    end: float
-
-    def covers(self, at: float, point: float) -> bool:
-        return abs(self.at - at) <= _TOLERANCE and self.start - _TOLERANCE <= point <= self.end + _TOLERANCE
-
-
-@dataclass
-class Grid:
-    """A ruled table on one page: boundaries, and each slot's merged-cell root."""
-
-    ys: list[float]
-    xs: list[float]
-    root: dict[tuple[int, int], tuple[int, int]]
-    table: int = 0  # document-wide table ordinal; a table continued on the next page shares it
-
-    def slot(self, glyph: Glyph) -> tuple[int, int] | None:
-        if not (self.xs[0] <= glyph.cx <= self.xs[-1] and self.ys[0] <= glyph.cy <= self.ys[-1]):
-            return None
-        i = min(bisect_right(self.ys, glyph.cy) - 1, len(self.ys) - 2)
-        j = min(bisect_right(self.xs, glyph.cx) - 1, len(self.xs) - 2)
-        return self.root[(i, j)]
 
 
 @dataclass
@@ -100,13 +49,13 @@ class _Page:
 
 def pdf_lines(data: bytes, name: str) -> tuple[Line, ...]:
     """Lines of a PDF: grid rows as column-placed cells, other text as positioned words."""
-    return read_pdf(data, name)[0]
+    return read(data, name)[0]
 
 
-def read_pdf(data: bytes, name: str) -> tuple[tuple[Line, ...], dict[tuple[int, float | None], OcrRead]]:
+def read(data: bytes, name: str) -> tuple[tuple[Line, ...], dict[tuple[int, float | None], OcrRead]]:
     """The lines of a PDF and, for the cells read by OCR from image-only pages, how each was read.
 
-    Image-only pages are OCRed when the `ocr` extra is installed (`load_ocr`); without it a PDF
+    Image-only pages are OCRed when the `ocr` extra is installed (`ocr`); without it a PDF
     with no text at all is refused with what to install, and a mixed one is read from its text.
     """
     document = _open(data, name)
@@ -124,7 +73,7 @@ def read_pdf(data: bytes, name: str) -> tuple[tuple[Line, ...], dict[tuple[int, 
             pages.append(_layout_page(index + 1, page.get_height(), glyphs, _rules(page)))
         scans: dict[int, object] = {}
         if images:
-            from gxllm import load_ocr
+            from gxllm.load import ocr as load_ocr
 
             if load_ocr.available():
                 scans = _ocr_pages(document, pages)
@@ -170,16 +119,16 @@ def image_only_pages(data: bytes) -> int:
 
 
 def _ocr_pages(document: pdfium.PdfDocument, pages: list[_Page | None]) -> dict[int, object]:
-    """Lay out the image-only pages worth reading (see `load_ocr.pages_to_read`); returns each
+    """Lay out the image-only pages worth reading (see `ocr.pages_to_read`); returns each
     recognised page's deskewed image, by page number, for the crops."""
-    from gxllm.load_ocr import Scanner, pages_to_read
+    from gxllm.load.ocr import Scanner, pages_to_read
 
     scanner = Scanner()
     prepared = {}
     for index, page in enumerate(pages):
         if page is None:
             image, rules, _ = scanner.prepare(document[index])
-            prepared[index] = (image, rules, _grids(*rules))
+            prepared[index] = (image, rules, find_grids(*rules))
     has_grid = [bool(prepared[i][2]) if i in prepared else None for i in range(len(pages))]
     heights = [document[i].get_height() for i in range(len(pages))]
     tops = [prepared[i][2][0].ys[0] / heights[i] if i in prepared and prepared[i][2] else None for i in range(len(pages))]
@@ -351,18 +300,18 @@ def _compose(inner: tuple[float, ...], outer: tuple[float, ...] | None) -> tuple
 
 def _add_segment(p: tuple[float, float], q: tuple[float, float], horizontal: list[Rule], vertical: list[Rule]) -> None:
     (x0, y0), (x1, y1) = p, q
-    if abs(y1 - y0) <= _TOLERANCE / 2 and abs(x1 - x0) > _TOLERANCE:
+    if abs(y1 - y0) <= TOLERANCE / 2 and abs(x1 - x0) > TOLERANCE:
         horizontal.append(Rule((y0 + y1) / 2, min(x0, x1), max(x0, x1)))
-    elif abs(x1 - x0) <= _TOLERANCE / 2 and abs(y1 - y0) > _TOLERANCE:
+    elif abs(x1 - x0) <= TOLERANCE / 2 and abs(y1 - y0) > TOLERANCE:
         vertical.append(Rule((x0 + x1) / 2, min(y0, y1), max(y0, y1)))
 
 
 def _merge(rules: list[Rule]) -> list[Rule]:
     """Join collinear rules that touch or overlap: a rule drawn as a thin rectangle, or in pieces."""
     merged: list[Rule] = []
-    for rule in sorted(rules, key=lambda r: (round(r.at / _TOLERANCE), r.start)):
+    for rule in sorted(rules, key=lambda r: (round(r.at / TOLERANCE), r.start)):
         last = merged[-1] if merged else None
-        if last and abs(last.at - rule.at) <= _TOLERANCE and rule.start <= last.end + _TOLERANCE:
+        if last and abs(last.at - rule.at) <= TOLERANCE and rule.start <= last.end + TOLERANCE:
             merged[-1] = Rule(last.at, last.start, max(last.end, rule.end))
         else:
             merged.append(rule)
@@ -373,7 +322,7 @@ def _merge(rules: list[Rule]) -> list[Rule]:
 
 
 def _layout_page(number: int, height: float, glyphs: list[Glyph], rules: tuple[list[Rule], list[Rule]]) -> _Page:
-    grids = _grids(*rules)
+    grids = find_grids(*rules)
     cells: dict[tuple[int, tuple[int, int]], list[Glyph]] = {}
     free: list[Glyph] = []
     for glyph in glyphs:
@@ -385,77 +334,6 @@ def _layout_page(number: int, height: float, glyphs: list[Glyph], rules: tuple[l
         else:
             free.append(glyph)
     return _Page(number, height, grids, cells, _lines(free))
-
-
-def _grids(horizontal: list[Rule], vertical: list[Rule]) -> list[Grid]:
-    """Ruled tables: groups of crossing rules with at least two columns (a frame is not a table)."""
-    rules = horizontal + vertical
-    parent = list(range(len(rules)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    # Vertical rules sorted by x, so each horizontal rule only looks at those within its span.
-    by_x = sorted(range(len(vertical)), key=lambda j: vertical[j].at)
-    xs = [vertical[j].at for j in by_x]
-    for i, h in enumerate(horizontal):
-        low, high = bisect_left(xs, h.start - _TOLERANCE), bisect_right(xs, h.end + _TOLERANCE)
-        for j in by_x[low:high]:
-            if vertical[j].covers(vertical[j].at, h.at):
-                parent[find(i)] = find(len(horizontal) + j)
-    groups: dict[int, list[int]] = {}
-    for i in range(len(rules)):
-        groups.setdefault(find(i), []).append(i)
-    grids = []
-    for members in groups.values():
-        hs = [rules[i] for i in members if i < len(horizontal)]
-        vs = [rules[i] for i in members if i >= len(horizontal)]
-        # A row cut by a page break has no rule under it (or above it, on the next page): the
-        # vertical rules still reach the edge of the cut.
-        ys = _boundaries(hs + [Rule(v.start, 0, 0) for v in vs] + [Rule(v.end, 0, 0) for v in vs])
-        xs = _boundaries(vs + [Rule(h.start, 0, 0) for h in hs] + [Rule(h.end, 0, 0) for h in hs])
-        if len(ys) >= 2 and len(xs) >= 3:  # one row is enough: the tail of a table on a new page
-            grids.append(_grid(ys, xs, hs, vs))
-    return sorted(grids, key=lambda grid: grid.ys[0])
-
-
-def _boundaries(rules: list[Rule]) -> list[float]:
-    """Distinct positions of rules, those closer than the tolerance taken as one."""
-    positions: list[float] = []
-    for at in sorted(r.at for r in rules):
-        if not positions or at - positions[-1] > _TOLERANCE:
-            positions.append(at)
-    return positions
-
-
-def _grid(ys: list[float], xs: list[float], hs: list[Rule], vs: list[Rule]) -> Grid:
-    """Slots between consecutive boundaries, merged wherever the line between two is not drawn."""
-    root = {(i, j): (i, j) for i in range(len(ys) - 1) for j in range(len(xs) - 1)}
-
-    def find(slot: tuple[int, int]) -> tuple[int, int]:
-        while root[slot] != slot:
-            root[slot] = root[root[slot]]
-            slot = root[slot]
-        return slot
-
-    def union(a: tuple[int, int], b: tuple[int, int]) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:  # the top-left slot stays the root: that is where the cell is emitted
-            first, second = sorted((ra, rb))
-            root[second] = first
-
-    for i in range(len(ys) - 1):
-        middle_y = (ys[i] + ys[i + 1]) / 2
-        for j in range(len(xs) - 1):
-            middle_x = (xs[j] + xs[j + 1]) / 2
-            if j + 1 < len(xs) - 1 and not any(v.covers(xs[j + 1], middle_y) for v in vs):
-                union((i, j), (i, j + 1))
-            if i + 1 < len(ys) - 1 and not any(h.covers(ys[i + 1], middle_x) for h in hs):
-                union((i, j), (i + 1, j))
-    return Grid(ys, xs, {slot: find(slot) for slot in root})
 
 
 def _adjacent(a: Glyph, b: Glyph) -> bool:
@@ -571,8 +449,8 @@ def _number_tables(pages: list[_Page]) -> None:
                 g == 0
                 and previous is not None
                 and not any(line[0].bottom < grid.ys[0] for line in page.free)
-                and abs(previous.xs[0] - grid.xs[0]) <= _TOLERANCE
-                and abs(previous.xs[-1] - grid.xs[-1]) <= _TOLERANCE
+                and abs(previous.xs[0] - grid.xs[0]) <= TOLERANCE
+                and abs(previous.xs[-1] - grid.xs[-1]) <= TOLERANCE
             )
             if not continues:
                 table += 1
@@ -588,7 +466,7 @@ def _column_positions(pages: list[_Page]) -> dict[int, list[float]]:
     for page in pages:
         for grid in page.grids:
             xs.setdefault(grid.table, []).extend(grid.xs)
-    return {table: _boundaries([Rule(x, 0, 0) for x in positions]) for table, positions in xs.items()}
+    return {table: boundaries([Rule(x, 0, 0) for x in positions]) for table, positions in xs.items()}
 
 
 def _emit(pages: list[_Page]) -> tuple[tuple[Line, ...], dict[tuple[int, float], tuple[int, Glyph]]]:

@@ -4,7 +4,7 @@ This is the I/O edge of the scan path; everything after it is the PDF text-layer
 is rendered at 200 dpi, its seal taken out (coloured pixels become paper, and the grey of a page
 is its lightest colour channel, so red ink over print fades), its skew measured from the rows of ink and undone, and its ruling
 lines found with morphology. The OCR's words become `Glyph`s and the lines `Rule`s in page
-points, exactly what `load_pdf` reads from a text layer, so the same grid rebuilding and the
+points, exactly what `pdf` reads from a text layer, so the same grid rebuilding and the
 same label-anchored parser read a scan.
 
 Only table pages are recognised: the ruled grid is found (a fraction of a second per page)
@@ -24,6 +24,8 @@ import io
 import re
 
 import pypdfium2 as pdfium
+
+from gxllm.load.grid import Glyph, Rule, find_grids
 
 DPI = 200
 SCALE = DPI / 72  # pixels per PDF point
@@ -123,7 +125,6 @@ class Scanner:
     def _rules(self, ink) -> tuple[list, list]:
         """Straight lines of ink at least 5 mm long, as `Rule`s in points (the PDF path's units),
         those of tables only: the strokes of a large title character can form a tiny grid."""
-        from gxllm.load_pdf import Rule, _grids
 
         cv2 = self._cv2
         found = []
@@ -139,7 +140,7 @@ class Scanner:
             found.append(_bridge(rules))
         horizontal, vertical = found
         width = ink.shape[1] / SCALE
-        tables = [g for g in _grids(horizontal, vertical) if g.xs[-1] - g.xs[0] >= _MIN_TABLE * width]
+        tables = [g for g in find_grids(horizontal, vertical) if g.xs[-1] - g.xs[0] >= _MIN_TABLE * width]
 
         def kept(rule: Rule, across: bool) -> bool:
             for g in tables:
@@ -152,7 +153,6 @@ class Scanner:
 
     def recognise(self, image) -> list:
         """The OCR's words on a prepared page, as `Glyph`s in points with their confidence."""
-        from gxllm.load_pdf import Glyph
 
         if self._engine is None:
             from rapidocr import RapidOCR
@@ -187,7 +187,6 @@ class Scanner:
         """A grid cell where the page's recognition found nothing, recognised on its own (no
         detection): a number beside a seal's text is swallowed into the seal's line, and a faint
         0 can be missed. Only a number is taken; None where the cell holds no ink or no number."""
-        from gxllm.load_pdf import Glyph
 
         np = self._np
         x0, top, x1, bottom = (round(v * SCALE) for v in box)
@@ -226,7 +225,6 @@ class Scanner:
 def _bridge(rules: list) -> list:
     """Collinear pieces of one ruling line joined: noise, JPEG and a seal break a scanned line
     in places, and a gap of a few characters is never a merged cell."""
-    from gxllm.load_pdf import Rule
 
     lines: list[list] = []  # rules on one line (positions within the slack), by position
     for rule in sorted(rules, key=lambda r: r.at):
