@@ -5,7 +5,7 @@
 
 Builds --reports results of which --review need review (copies of a few real extractions made by
 tests/review_cases.py, each with its own source name and report id), renders the page with
-`gxllm.review_html.render_html`, and opens it in headless Chromium (tests/browser.py) three
+`gxllm.review.page.render_html`, and opens it in headless Chromium (tests/browser.py) three
 times. Prints the page size and, best of three, the milliseconds from navigation start to the
 end of the load event and to the end of the page script's init (`data-ready`), then one line
 of JSON.
@@ -27,9 +27,9 @@ sys.path.insert(0, str(TESTS))
 from browser import BrowserUnavailable, start_chromium  # noqa: E402
 from review_cases import consistent, disagreeing, misprinted, unreadable  # noqa: E402
 
-from gxllm.journal import report_id  # noqa: E402
-from gxllm.review import review  # noqa: E402
-from gxllm.review_html import render_html  # noqa: E402
+from gxllm.run.journal import report_id  # noqa: E402
+from gxllm.review.conflicts import review  # noqa: E402
+from gxllm.review.page import render_html  # noqa: E402
 
 # Distinct extractions to copy from: enough for the page to show different numbers.
 SEEDS = range(4)

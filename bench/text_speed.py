@@ -105,7 +105,7 @@ def against(args: argparse.Namespace) -> int:
 
 def stages(args: argparse.Namespace) -> None:
     from gxllm.load import load
-    from gxllm.locate import read_lines
+    from gxllm.tables.locate import read_lines
 
     texts = corpus(args.n, args.flattened)  # the same reports again, new objects
     timings = dict.fromkeys(("load", "lines"), 0.0)

@@ -1,7 +1,7 @@
 """Render a canonical (gold-like) report dict into the layouts real scraped reports arrive in.
 
 Every row/column label comes from ``gxllm.template`` and every printed grid from
-``gxllm.printed``; this module only knows the layouts they arrive in. The renderers return the whole report: title, prose, the section headings and the tables.
+``gxllm.review.printed``; this module only knows the layouts they arrive in. The renderers return the whole report: title, prose, the section headings and the tables.
 
     render_pipe_cells(report)        one cell per line, trailing " |", "|||" filler lines
     render_blank_separated(report)   one cell per line, blank lines between, blanks as "—"
@@ -22,8 +22,8 @@ import html
 import random
 from dataclasses import dataclass
 
-from gxllm import printed
-from gxllm.printed import INFO_CONTENT, NOTE, printed_rows
+from gxllm.review import printed
+from gxllm.review.printed import INFO_CONTENT, NOTE, printed_rows
 from gxllm.template import (
     AMOUNT_UNIT_KEY,
     APPLICANT_COLUMNS,

@@ -16,7 +16,7 @@ import copy
 from layouts import render_pipe_rows, sample_report
 
 from gxllm.pipeline import extract_bytes
-from gxllm.journal import report_id
+from gxllm.run.journal import report_id
 from gxllm.llm.request import LLMAnswer
 from gxllm.template import Shape
 

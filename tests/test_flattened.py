@@ -25,11 +25,11 @@ from test_cli import run
 
 from gxllm import template as T
 from gxllm.pipeline import extract_bytes
-from gxllm.layout import flattened_pieces
+from gxllm.tables.layout import flattened_pieces
 from gxllm.llm.request import LLMAnswer
-from gxllm.review import review, to_csv
-from gxllm.review_html import render_html
-from gxllm.split import BUDGET, split_row
+from gxllm.review.conflicts import review, to_csv
+from gxllm.review.page import render_html
+from gxllm.tables.split import BUDGET, split_row
 
 CANONICAL = ("active_disclosure", "applications", "reviews_and_lawsuits")
 COUNTS = ["count"] * 7

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from gxllm import __version__, inputs
+from gxllm import __version__
+from gxllm.run import inputs
 from gxllm.errors import InputError
-from gxllm.inputs import Input, collect, fetch, fetched_path
+from gxllm.run.inputs import Input, collect, fetch, fetched_path
 from gxllm.load import MAX_BYTES
 
 PDF = b"%PDF-1.7\n% a report\n"

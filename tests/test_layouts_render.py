@@ -15,7 +15,7 @@ from gxllm.template import (
     active_disclosure_shape,
     applications_shape,
 )
-from gxllm.printed import split_label
+from gxllm.review.printed import split_label
 from layouts import (
     BLANK_MARK,
     HEADINGS,

@@ -15,7 +15,7 @@ from gxllm import template as T
 from gxllm.pipeline import extract_bytes
 from gxllm.llm.client import ResponseCache, TableReader
 from gxllm.llm.request import messages, response_model
-from gxllm.reconcile import reconcile
+from gxllm.llm.reconcile import reconcile
 from gxllm.settings import load_settings
 
 GARBLED = Path(__file__).parent / "fixtures" / "llm" / "units-in-cells.txt"

@@ -1,7 +1,7 @@
 import pytest
 
-from gxllm.layout import split_line
-from gxllm.normalize import needs_simplification, normalize_text, squeeze
+from gxllm.tables.layout import split_line
+from gxllm.tables.normalize import needs_simplification, normalize_text, squeeze
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_traditional_only_characters_are_opencc_s():
     import importlib.util
     import os
 
-    from gxllm.traditional import TRADITIONAL_ONLY
+    from gxllm.tables.traditional import TRADITIONAL_ONLY
 
     package = os.path.dirname(importlib.util.find_spec("opencc").origin)
     with open(os.path.join(package, "dictionary", "TSCharacters.txt"), encoding="utf-8") as f:
@@ -48,7 +48,7 @@ def test_traditional_only_characters_are_opencc_s():
 def test_normalising_leaves_plain_text_as_it_is():
     """The characters normalize_text returns untouched without looking (ASCII, CJK ideographs,
     、。《》) are ones the full normalisation leaves alone too."""
-    from gxllm.normalize import _UNCHANGED, _normalized
+    from gxllm.tables.normalize import _UNCHANGED, _normalized
 
     kept = [chr(c) for c in range(0x10000) if _UNCHANGED.fullmatch(chr(c))]
     assert len(kept) == 1 + 95 + 4 + 0x5200  # tab, printable ASCII, 、。《》, U+4E00–U+9FFF

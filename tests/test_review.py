@@ -14,10 +14,10 @@ import pytest
 from layouts import render_pipe_rows, sample_report
 from review_cases import consistent, disagreeing, misprinted, unreadable
 
-from gxllm.apply import DecisionError, read_decisions
+from gxllm.review.apply import DecisionError, read_decisions
 from gxllm.pipeline import extract_bytes
 from gxllm.cli import main
-from gxllm.review import CONFLICT_FIELDS, review
+from gxllm.review.conflicts import CONFLICT_FIELDS, review
 
 TRUTH = {"disagree": sample_report(2), "misprint": sample_report(3), "unreadable": sample_report(4)}
 

@@ -24,14 +24,14 @@ from review_cases import (
 )
 
 from gxllm import template as T
-from gxllm.apply import DecisionError, apply, read_decisions
+from gxllm.review.apply import DecisionError, apply, read_decisions
 from gxllm.pipeline import extract_bytes
-from gxllm.normalize import normalize_text, squeeze
+from gxllm.tables.normalize import normalize_text, squeeze
 from gxllm.output import shape_of
-from gxllm.printed import NOTE
-from gxllm.review import KIND_LABELS, review
-from gxllm.review_html import render_html
-from gxllm.validate import number
+from gxllm.review.printed import NOTE
+from gxllm.review.conflicts import KIND_LABELS, review
+from gxllm.review.page import render_html
+from gxllm.tables.validate import number
 
 browser = chromium_fixture()
 browser_without_js = chromium_fixture(javascript=False)

@@ -11,8 +11,8 @@ from gxllm import template as T
 from gxllm.errors import TemplateError
 from gxllm.pipeline import extract_bytes
 from gxllm.model import json_schema, report_model
-from gxllm.review import review_report
-from gxllm.review_html import render_html
+from gxllm.review.conflicts import review_report
+from gxllm.review.page import render_html
 
 COLUMNS = (T.Column("times", "收费次数"), T.Column("amount", "收费金额", "money"))
 ROWS = (

@@ -1,5 +1,5 @@
 from gxllm import template as T
-from gxllm.validate import validate
+from gxllm.tables.validate import validate
 
 SHAPE = T.applications_shape("2021", False)
 

@@ -96,7 +96,7 @@ def to_frame(results: Iterable[Result | dict]) -> pandas.DataFrame:
         from .errors import GxllmError
 
         raise GxllmError("gxllm.to_frame needs pandas: pip install 'gxllm[frame]'") from None
-    from .journal import CELL_FIELDS, cell_rows
+    from .run.journal import CELL_FIELDS, cell_rows
     from .result_json import as_result
 
     rows = [row for result in results for row in cell_rows(as_result(result))]

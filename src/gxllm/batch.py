@@ -37,13 +37,13 @@ from . import __version__
 from . import template as T
 from .errors import GxllmError, InputError
 from .findings import INFORMATIONAL, Finding
-from .journal import Entry, Journal, carry_of, entry, report_id
+from .run.journal import Entry, Journal, carry_of, entry, report_id
 from .llm.request import PROMPT_VERSION
-from .results_io import json_text, write_outputs
-from .validate import check_cross_year
+from .run.results_io import json_text, write_outputs
+from .tables.validate import check_cross_year
 
 if TYPE_CHECKING:
-    from .apply import Decision
+    from .review.apply import Decision
     from .settings import LLMSettings
 
 PIPELINE = f"gxllm {__version__}, prompt {PROMPT_VERSION}"
@@ -210,7 +210,7 @@ def _budgeted_reader(stack: ExitStack, options: BatchOptions, settings: LLMSetti
 
 def prepare(specs: list[str], out: Path, journal: Journal | None, *, fetch_urls: bool) -> list[Work]:
     """The inputs, each with the file to read and its content hash; URLs fetched once into the run."""
-    from .inputs import collect, fetch
+    from .run.inputs import collect, fetch
 
     work = []
     for item in collect(specs):
@@ -533,8 +533,8 @@ def apply_decisions(results_spec: str, decisions_path: str, *, dry_run: bool = F
     Raises InputError for a file that cannot be read, DecisionError listing every bad row (and
     then nothing changes).
     """
-    from .apply import apply, read_decisions
-    from .results_io import load_results, save_results
+    from .review.apply import apply, read_decisions
+    from .run.results_io import load_results, save_results
 
     try:
         with open(decisions_path, encoding="utf-8-sig", newline="") as handle:

@@ -71,7 +71,7 @@ class _Output:
             if self.path:  # never a half-written JSON file
                 from pathlib import Path
 
-                from .results_io import write_atomic
+                from .run.results_io import write_atomic
 
                 write_atomic(Path(self.path), text)
             else:
@@ -245,8 +245,8 @@ def cmd_review(args: argparse.Namespace) -> int:
       gxllm review run1/ --format md                     # for an issue tracker or e-mail
       gxllm extract report.pdf -o report.json && gxllm review report.json -o review.html
     """
-    from .results_io import load_results, write_atomic
-    from .review import review, summary, to_csv, to_markdown
+    from .run.results_io import load_results, write_atomic
+    from .review.conflicts import review, summary, to_csv, to_markdown
 
     fmt = args.format or REVIEW_FORMATS.get(os.path.splitext(args.output or "")[1].lower(), "html")
     results = load_results(args.input).results
@@ -256,7 +256,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     elif fmt == "md":
         text = to_markdown(results, reviews)
     else:
-        from .review_html import render_html
+        from .review.page import render_html
 
         text = render_html(results, reviews, title=f"gxllm review: {args.input}")
     if args.output:
@@ -301,7 +301,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _print_applied(applied: "Applied", dry_run: bool) -> None:
-    from .review import report_id_of
+    from .review.conflicts import report_id_of
 
     verb = "would apply" if dry_run else "applied"
     reports = len({d.report_id for d in applied.decisions})

@@ -20,13 +20,13 @@ from .document import Document, Line, OcrRead
 from .findings import ASKS_LLM, UNREAD, Finding, finding
 from .llm.request import region_text
 from .load import load
-from .locate import Token, locate, read_lines
-from .metadata import find_agency, find_year
+from .tables.locate import Token, locate, read_lines
+from .tables.metadata import find_agency, find_year
 from .model import CellRef, LLMUsage, Provenance, ReportInfo, Result, TableReading
-from .parse import READERS, TableResult, Value, detected_shape, shown_split
-from .reconcile import reconcile
+from .tables.parse import READERS, TableResult, Value, detected_shape, shown_split
+from .llm.reconcile import reconcile
 from .result_json import parse_cell, shape_of
-from .validate import holding_identities, number, validate
+from .tables.validate import holding_identities, number, validate
 
 if TYPE_CHECKING:
     from .llm.request import LLMAnswer

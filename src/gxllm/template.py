@@ -334,7 +334,7 @@ class Table:
     found_by: FirstRows | None = None
     ends: str | None = None  # headings that end it when no table follows it (else the text's end)
     read: Literal["rows", "one_row"] = "rows"  # by row labels, or every cell as one printed row (表四)
-    printed: str = "rows"  # its printed layout, a key of gxllm.printed.LAYOUTS
+    printed: str = "rows"  # its printed layout, a key of gxllm.review.printed.LAYOUTS
 
     def default_shape(self, variant: str | None) -> Shape:
         """Its shape where the table itself does not tell: the first of the variant."""

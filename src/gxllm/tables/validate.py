@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 
-from . import template as T
-from .findings import Finding, say
-from .model import VALUE_KINDS
+from .. import template as T
+from ..findings import Finding, say
+from ..model import VALUE_KINDS
 from .normalize import normalize_text, squeeze
 
 Values = Mapping[str, Mapping[str, int | float | None]]

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from . import template as T
-from .findings import Finding
+from .. import template as T
+from ..findings import Finding
 from .locate import Region, Token
 from .split import CANDIDATE_LIMIT, Candidate, RowSplit, solve_columns, split_row
 from .validate import number

@@ -21,11 +21,11 @@ import io
 from collections import Counter
 from dataclasses import dataclass, field
 
-from . import template as T
-from .findings import KINDS, UNREAD, Finding
-from .model import CellRef, ReportInfo, Result, report_id
-from .result_json import as_result, cell_path, finding_cells
-from .validate import number
+from .. import template as T
+from ..findings import KINDS, UNREAD, Finding
+from ..model import CellRef, ReportInfo, Result, report_id
+from ..result_json import as_result, cell_path, finding_cells
+from ..tables.validate import number
 
 Number = int | float | None
 # A table the LLM read alone with an identity failing names every cell it read; the cells to

@@ -30,14 +30,14 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from . import template as T
-from .model import Result, report_id  # noqa: F401  (report_id: where batch and tests find it)
-from .output import cell_records
-from .result_json import from_json
-from .validate import Carry
+from .. import template as T
+from ..model import Result, report_id  # noqa: F401  (report_id: where batch and tests find it)
+from ..output import cell_records
+from ..result_json import from_json
+from ..tables.validate import Carry
 
 if TYPE_CHECKING:
-    from .pipeline import RuleReading
+    from ..pipeline import RuleReading
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (

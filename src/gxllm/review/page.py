@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from html import escape
 
 from . import printed
-from . import template as T
-from .normalize import needs_simplification, normalize_text
-from .model import VALUE_KINDS, CellRef, Provenance, ReportInfo, TableReading
-from .result_json import line_range, page_range
-from .review import KIND_LABELS, Conflict, ReportReview, summary
-from .validate import number
+from .. import template as T
+from ..tables.normalize import needs_simplification, normalize_text
+from ..model import VALUE_KINDS, CellRef, Provenance, ReportInfo, TableReading
+from ..result_json import line_range, page_range
+from .conflicts import KIND_LABELS, Conflict, ReportReview, summary
+from ..tables.validate import number
 
 STATUS_LABELS = {"ok": "通过 ok", "review": "待复核 review", "failed": "失败 failed"}
 IDENTITY_DESCRIPTIONS = {i.id: i.description for i in T.SUM_IDENTITIES}
@@ -119,7 +119,7 @@ if(!store)return;
 try{if(x.value.value||x.note.value)store.setItem(x.key,JSON.stringify([x.value.value,x.note.value]));else store.removeItem(x.key)}
 catch(err){}  // full or withdrawn: the page goes on without persistence
 }
-// What each column kind holds, as gxllm.apply checks it (model.VALUE_KINDS).
+// What each column kind holds, as gxllm.review.apply checks it (model.VALUE_KINDS).
 var VALUE_KINDS=@VALUE_KINDS@;
 function kindError(n,kind){var k=VALUE_KINDS[kind];return (k.whole&&n%1)||(!k.negative&&n<0)?k.error:''}
 // A reviewer's value as gxllm apply reads it: 12, １２, 1,234, 96171.6, -3, or blank/空/空白 for a
@@ -466,7 +466,7 @@ def _th(text: str, colspan: int = 1, rowspan: int = 1) -> str:
 
 
 def _printed_table(shape: T.Shape, grid: _Grid, template: T.Template) -> str:
-    """The table on the grid the template prints (gxllm.printed); the rows before the first
+    """The table on the grid the template prints (gxllm.review.printed); the rows before the first
     value are its header."""
     _, rows = printed.grid(shape, grid.amount_unit(), template)
     head: list[str] = []

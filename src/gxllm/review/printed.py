@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import template as T
+from .. import template as T
 
 NOTE = "(本列数据的勾稽关系为:第一项加第二项之和,等于第三项加第四项之和)"
 INFO_CONTENT = "信息内容"

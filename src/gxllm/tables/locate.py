@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
-from . import template as T
-from .document import Cell, Document, Line
+from .. import template as T
+from ..document import Cell, Document, Line
 from .layout import NUMBER, RUN, line_pieces
 from .normalize import is_traditional, normalize_text, squeeze, traditional_count
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
-from .errors import InputError
+from ..errors import InputError
 
 if TYPE_CHECKING:
     from .journal import Journal
@@ -122,7 +122,7 @@ def write_outputs(out: Path, journal: Journal, summary_json: str) -> None:
 def refresh_summary(out: Path, results: list[dict]) -> dict:
     """summary.json after the results changed without a run (`gxllm apply`): the run's own
     figures stay, the status counts, cross-year mismatches and reviewed cells are recounted."""
-    from .result_json import from_json
+    from ..result_json import from_json
 
     path = out / "summary.json"
     summary = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"reports": len(results)}

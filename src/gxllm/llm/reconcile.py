@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Set
 from dataclasses import dataclass, field
 
-from . import template as T
-from .findings import Finding
-from .validate import Values, holding_identities, number, validate
+from .. import template as T
+from ..findings import Finding
+from ..tables.validate import Values, holding_identities, number, validate
 
 
 @dataclass

@@ -11,15 +11,15 @@ Page footers (`-4-`, `第 3 页`) are dropped wherever they appear, also inside 
 A table flattened into running text by a crawler (`…申请数量21710000218二、上年结转…`) has no
 cell boundaries at all. Such a line is cut into pieces, each a line part of its own: labels,
 headings, sentences and digit runs. A run keeps its spaces (the only boundaries it has); the
-parse stage splits it into cells with the template's identities (`gxllm.split`).
+parse stage splits it into cells with the template's identities (`gxllm.tables.split`).
 """
 
 from __future__ import annotations
 
 import re
 
-from . import template as T
-from .document import Cell
+from .. import template as T
+from ..document import Cell
 
 _FOOTER = re.compile(r"^\s*(?:[-—]\s*\d{1,3}\s*[-—]|第\s*\d{1,3}\s*页(?:\s*[,/]?\s*共\s*\d{1,3}\s*页)?|\d{1,3}\s*/\s*\d{1,3})\s*$")
 _MARKDOWN_RULE = re.compile(r"^:?-{2,}:?$")

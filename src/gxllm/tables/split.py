@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .template import SumInstance, ValueKind
+from ..template import SumInstance, ValueKind
 
 Value = int | float | None
 Candidate = tuple[Value, ...]
