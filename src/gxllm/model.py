@@ -133,9 +133,6 @@ class Result:
     def source_name(self) -> str | None:
         return (self.source or {}).get("name")
 
-    def reading(self, table: str) -> TableReading | None:
-        return self.tables.get(table)
-
     def value(self, cell: CellRef) -> Value:
         reading = self.tables.get(cell.table)
         return reading.value(cell) if reading is not None else None

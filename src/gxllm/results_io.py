@@ -122,15 +122,15 @@ def write_outputs(out: Path, journal: Journal, summary_json: str) -> None:
 def refresh_summary(out: Path, results: list[dict]) -> dict:
     """summary.json after the results changed without a run (`gxllm apply`): the run's own
     figures stay, the status counts, cross-year mismatches and reviewed cells are recounted."""
+    from .result_json import from_json
+
     path = out / "summary.json"
     summary = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"reports": len(results)}
-    summary["status"] = dict(sorted(Counter(r["status"] for r in results).items()))
-    summary["cross_year_mismatches"] = sum(f["kind"] == "cross_year" for r in results for f in r["findings"]) // 2
+    typed = [from_json(r) for r in results]
+    summary["status"] = dict(sorted(Counter(r.status for r in typed).items()))
+    summary["cross_year_mismatches"] = sum(f.kind == "cross_year" for r in typed for f in r.findings) // 2
     summary["human_decisions"] = sum(
-        c.get("source") == "human"
-        for r in results
-        for table in (r.get("provenance") or {}).values()
-        for c in table.get("cells", {}).values()
+        cell.source == "human" for r in typed for table in r.tables.values() if table for cell in table.cells.values()
     )
     return summary
 

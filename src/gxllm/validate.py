@@ -125,10 +125,9 @@ def check_carry(earlier: Carry, later: Carry, identities: Iterable[T.CarryIdenti
             now = later.cells.get((identity.table, identity.next_row, column.key))
             if before is None or now is None or before == now:
                 continue
-            message = (
-                f"cross-year {column.label}: {identity.next_row_name} of {later.year} ({later.name}) is {now}, "
-                f"{identity.row_name} of {earlier.year} ({earlier.name}) is {before}"
-            )
+            message = say("cross_year", column=column.label, next_row=identity.next_row_name, year=later.year,
+                          later=later.name, now=now, row=identity.row_name, earlier_year=earlier.year,
+                          earlier=earlier.name, before=before)  # fmt: skip
             for carry, row in ((later, identity.next_row), (earlier, identity.row)):
                 found[carry.report_id].append(
                     Finding("cross_year", [f"{identity.table}.{row}.{column.key}"], message,
