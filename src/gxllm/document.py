@@ -35,12 +35,14 @@ class Line(NamedTuple):
 
     @property
     def text(self) -> str:
-        return " ".join(c.text for c in self.cells)
+        cells = self.cells
+        return cells[0].text if len(cells) == 1 else " ".join([c.text for c in cells])
 
     @property
     def pipe_text(self) -> str:
         """The cells separated by " | ": a table row as shown to a person or an LLM."""
-        return " | ".join(c.text for c in self.cells)
+        cells = self.cells
+        return cells[0].text if len(cells) == 1 else " | ".join([c.text for c in cells])
 
 
 @dataclass(frozen=True)

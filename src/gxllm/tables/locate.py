@@ -97,7 +97,9 @@ class Lines(NamedTuple):
 # text where it is one unpositioned cell (a text line: a str keeps the cache small for the
 # garbage collector), else by its cells.
 _READS: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
-_READS_LIMIT = 1 << 14  # distinct lines kept; then the caches start again (a batch's memory stays flat)
+_READS_LIMIT = 1 << 13  # distinct lines kept; then the caches start again (a batch's memory stays flat)
+# The tokens those lines hold, each kept once: `0` at the same place, labels, the same flags.
+_PROTOS: dict[_Proto, _Proto] = {}
 _new = tuple.__new__  # a NamedTuple built from a tuple, without its Python-level __new__
 
 
@@ -107,7 +109,7 @@ def read_lines(doc: Document) -> Lines:
     decided once for the whole document: a traditional one is read again, simplified. `doc` is as
     loaded (no line has pieces yet)."""
     if sum(map(len, _READS)) > _READS_LIMIT:
-        for cache in _READS:
+        for cache in (*_READS, _PROTOS):
             cache.clear()
     read = _read_lines(doc, False)
     return _read_lines(doc, True)[0] if is_traditional(read[1], read[2]) else read[0]
@@ -152,7 +154,8 @@ def _read(cells: tuple[Cell, ...], simplify: bool, continued: bool) -> _Read:
 def _tokens(cells: tuple[Cell, ...], part: int | None) -> tuple[_Proto, ...]:
     """The tokens of one line (its number left out)."""
     if len(cells) == 1:  # one cell per line: most lines of text layouts, every flattened piece
-        return (_one_cell(cells[0], part),)
+        proto = _one_cell(cells[0], part)
+        return (_PROTOS.setdefault(proto, proto),)
     texts = [cell.text.strip() for cell in cells]
     kinds = [_classify(text) for text in texts]
     numbers = [i for i, kind in enumerate(kinds) if kind[1] is not None or kind[0] == "run"]
@@ -170,7 +173,7 @@ def _tokens(cells: tuple[Cell, ...], part: int | None) -> tuple[_Proto, ...]:
         else:
             prose = kind == "text" and (part is None and len(shown) > _PROSE_LENGTH or "。" in shown)
             tokens.append(((kind, shown, number, unit, cell.pos), (first, values, False, part, False, prose)))
-    return tuple(tokens)
+    return tuple([_PROTOS.setdefault(proto, proto) for proto in tokens])
 
 
 def _one_cell(cell: Cell, part: int | None) -> _Proto:
