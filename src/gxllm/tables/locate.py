@@ -194,46 +194,48 @@ class Region:
     end: int
 
 
-def _is_heading(token: Token, pattern: str) -> bool:
+def _is_heading(token: Token, regex: re.Pattern[str]) -> bool:
     # In running text a heading is followed by whatever comes next: only its start is read.
+    if token.kind != "text" or not token.first_in_line or token.values_in_line:
+        return False
     text = token.text if token.part is None else token.text[:32]
-    return (
-        token.kind == "text"
-        and token.first_in_line
-        and token.values_in_line == 0
-        and len(text) <= 32
-        and re.search(pattern, text) is not None
-    )
+    return len(text) <= 32 and regex.search(text) is not None
 
 
 def _is_text(token: Token) -> bool:
     return token.kind == "text" and not token.prose
 
 
-def _is_label(token: Token, regex: re.Pattern[str]) -> bool:
-    return _is_text(token) and regex.search(token.text) is not None
+# The searches below run over every token of a report: the token's fields are tested inline
+# before its text is searched, and each pattern is compiled once.
 
 
 def _find(tokens: list[Token], pattern: str, start: int = 0, end: int | None = None) -> int | None:
-    regex = re.compile(pattern)
-    return next((i for i in range(start, len(tokens) if end is None else end) if _is_label(tokens[i], regex)), None)
+    search = re.compile(pattern).search
+    for i in range(start, len(tokens) if end is None else end):
+        token = tokens[i]
+        if token.kind == "text" and not token.prose and search(token.text) is not None:
+            return i
+    return None
 
 
 def _headings(tokens: list[Token], pattern: str, start: int = 0, end: int | None = None) -> list[int]:
-    return [i for i in range(start, len(tokens) if end is None else end) if _is_heading(tokens[i], pattern)]
+    regex = re.compile(pattern)
+    return [i for i in range(start, len(tokens) if end is None else end) if _is_heading(tokens[i], regex)]
 
 
 def _first_rows(tokens: list[Token], rows: T.FirstRows) -> int | None:
     """The first row label of a table found by its rows: one followed closely by its second row."""
-    first = re.compile(rows.first)
-    # A flattened label wrapped at the margin (一、本 / 年新收…) is found across both, at the first.
-    candidates = [
-        i - 1 if i and not _is_label(token, first) else i
-        for i, token in enumerate(tokens)
-        if _is_label(token, first)
-        or (i and token.part is not None and _is_text(tokens[i - 1]) and _is_text(token)
-            and first.search(tokens[i - 1].text[-8:] + token.text[:8]))
-    ]
+    search = re.compile(rows.first).search
+    candidates = []
+    for i, token in enumerate(tokens):
+        if token.kind != "text" or token.prose:
+            continue
+        if search(token.text) is not None:
+            candidates.append(i)
+        # A flattened label wrapped at the margin (一、本 / 年新收…) is found across both, at the first.
+        elif i and token.part is not None and _is_text(tokens[i - 1]) and search(tokens[i - 1].text[-8:] + token.text[:8]):
+            candidates.append(i - 1)
     for i in candidates:
         if _find(tokens, rows.then, i + 1, min(len(tokens), i + rows.within)) is not None:
             return i
@@ -258,7 +260,8 @@ def _found_by_rows(tokens: list[Token], table: T.Table) -> tuple[int, int] | Non
 
 
 def _first_heading(tokens: list[Token], pattern: str, start: int) -> int | None:
-    return next((i for i in range(start, len(tokens)) if _is_heading(tokens[i], pattern)), None)
+    regex = re.compile(pattern)
+    return next((i for i in range(start, len(tokens)) if _is_heading(tokens[i], regex)), None)
 
 
 def locate(tokens: list[Token], template: T.Template = T.NATIONAL) -> dict[str, Region]:
