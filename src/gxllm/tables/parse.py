@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .. import template as T
 from ..findings import Finding
@@ -40,6 +41,10 @@ class TableResult:
 
 def _path(table: str, row: str, column: str) -> str:
     return f"{table}.{row}.{column}"
+
+
+# Row anchors are searched in every table of every report: each compiled once.
+_compiled = lru_cache(maxsize=None)(re.compile)
 
 
 def _stream(tokens: list[Token], start: int, end: int) -> tuple[str, list[int]]:
@@ -85,11 +90,13 @@ def _garbled(group: list[Token]) -> str | None:
 
 def _trimmed(group: list[Token], width: int) -> list[Token]:
     """Drop blank filler from one end of a group that is too long, when only one end has any."""
+    if len(group) <= width:
+        return group
     values = list(group)
-    if len(values) > width and values[-1].value is not None:
+    if values[-1].value is not None:
         while len(values) > width and values[0].value is None:
             values.pop(0)
-    elif len(values) > width and values[0].value is not None:
+    elif values[0].value is not None:
         while len(values) > width and values[-1].value is None:
             values.pop()
     return values
@@ -144,19 +151,20 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
     row_starts: dict[str, int] = {}
     offset = 0
     for row in shape.rows:
-        match = re.compile(row.anchor).search(text, offset)
+        match = _compiled(row.anchor).search(text, offset)
         if match is None:
             continue
         row_starts[row.key] = owners[match.start()]
         offset = match.end()
     groups = _groups(tokens, region.start, region.end)
+    blank = [_blank_only(group) for _, group in groups]
     found = sorted(row_starts.items(), key=lambda kv: kv[1])
     claimed: set[int] = set()
     assigned: dict[str, list[Token]] = {}
     for n, (row_key, start) in enumerate(found):
         stop = found[n + 1][1] if n + 1 < len(found) else region.end
         for g, (first, group) in enumerate(groups):
-            if start < first < stop and g not in claimed and not _blank_only(group):
+            if start < first < stop and g not in claimed and not blank[g]:
                 claimed.add(g)
                 assigned[row_key] = group
                 break
@@ -217,7 +225,7 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
     first_row = min(row_starts.values(), default=region.end)
     stray = [
         group for g, (start, group) in enumerate(groups)
-        if g not in claimed and start > first_row and not _blank_only(group)
+        if g not in claimed and start > first_row and not blank[g]
     ]
     if stray:
         result.findings.append(
@@ -467,4 +475,6 @@ READERS = {"rows": parse_table, "one_row": parse_one_row}
 
 def detected_shape(spec: T.Table, tokens: list[Token], region: Region) -> T.Shape | None:
     """The shape a located table's own labels show (`Table.detect`), None where they do not tell."""
-    return spec.detect(_stream(tokens, region.start, region.end)[0]) if spec.detect else None
+    if spec.detect is None:
+        return None
+    return spec.detect("".join([t.text for t in tokens[region.start : region.end] if t.kind == "text" and not t.prose]))
