@@ -421,7 +421,12 @@ class SumInstance:
 
     def sides(self, value) -> tuple[float, float]:
         """Both sums, `value(cell)` giving each cell (a blank read as 0)."""
-        return sum(value(c) or 0 for c in self.lhs), sum(value(c) or 0 for c in self.rhs)
+        left = right = 0  # loops, not sum() over generators: every instance of every report runs this
+        for cell in self.lhs:
+            left += value(cell) or 0
+        for cell in self.rhs:
+            right += value(cell) or 0
+        return left, right
 
     def holds(self, value) -> bool:
         left, right = self.sides(value)
