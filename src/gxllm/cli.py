@@ -245,11 +245,12 @@ def cmd_review(args: argparse.Namespace) -> int:
       gxllm review run1/ --format md                     # for an issue tracker or e-mail
       gxllm extract report.pdf -o report.json && gxllm review report.json -o review.html
     """
+    from .result_json import from_json
     from .run.results_io import load_results, write_atomic
     from .review.conflicts import review, summary, to_csv, to_markdown
 
     fmt = args.format or REVIEW_FORMATS.get(os.path.splitext(args.output or "")[1].lower(), "html")
-    results = load_results(args.input).results
+    results = [from_json(r) for r in load_results(args.input).results]
     reviews = review(results)
     if fmt == "csv":
         text = to_csv(reviews)

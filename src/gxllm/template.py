@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from .errors import TemplateError
 
@@ -30,6 +30,15 @@ TEMPLATES: tuple[TemplateId, ...] = ("2021", "2019")
 # How a column's values are checked: counts are non-negative integers, `signed` may be
 # negative (本年增/减), `money` may be fractional (万元, 元).
 ValueKind = Literal["count", "signed", "money"]
+
+
+class CellRef(NamedTuple):
+    """One cell of one table, by the template's keys; ordered by table, row, column. Inside gxllm
+    a cell is always one of these; the JSON's "table.row.column" strings are `result_json`'s."""
+
+    table: str
+    row: str
+    column: str
 
 
 @dataclass(frozen=True)
@@ -409,7 +418,7 @@ class SumInstance:
     where: str
     lhs: tuple
     rhs: tuple
-    paths: tuple[str, ...] = ()  # the cells as "table.row.column", lhs then rhs (table instances)
+    refs: tuple[CellRef, ...] = ()  # the cells of the table, lhs then rhs (table instances)
 
     @property
     def cells(self) -> tuple:
@@ -429,7 +438,7 @@ class SumInstance:
 
 
 def _instance(table: str, identity: str, where: str, lhs: list, rhs: list) -> SumInstance:
-    return SumInstance(identity, where, tuple(lhs), tuple(rhs), tuple(f"{table}.{r}.{c}" for r, c in lhs + rhs))
+    return SumInstance(identity, where, tuple(lhs), tuple(rhs), tuple(CellRef(table, r, c) for r, c in lhs + rhs))
 
 
 @lru_cache(maxsize=None)
