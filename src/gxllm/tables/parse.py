@@ -163,7 +163,8 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
 
     for row in shape.rows:
         columns = shape.columns_of(row)
-        paths = [CellRef(table, row.key, c.key) for c in columns]
+        refs = shape.refs[row.key]
+        paths = list(refs)
         if row.key not in row_starts:
             result.findings.append(finding("missing", paths, number=spec.number, label=row.label))
             continue
@@ -189,8 +190,7 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
                         width=len(columns))  # fmt: skip
             )
             continue
-        for column, token in zip(columns, placed):
-            path = CellRef(table, row.key, column.key)
+        for column, token, path in zip(columns, placed, refs):
             if token is not None:
                 result.values[row.key][column.key] = token.value
                 result.lines[path] = token.line
@@ -215,8 +215,8 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
         cell
         for r in shape.rows
         if r.key in assigned
-        for c in shape.columns_of(r)
-        if result.values[r.key][c.key] is None and (cell := CellRef(table, r.key, c.key)) not in unread
+        for c, cell in zip(shape.columns_of(r), shape.refs[r.key])
+        if result.values[r.key][c.key] is None and cell not in unread
     ]
     _note_blanks(result, blanks)
     return result
@@ -317,7 +317,7 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]], title: str) 
     read = {
         r.key: tuple(result.values[r.key][c.key] for c in shape.columns)
         for r in shape.rows
-        if r.key not in glued and any(CellRef(table, r.key, c.key) in result.lines for c in shape.columns)
+        if r.key not in glued and any(c in result.lines for c in shape.refs[r.key])
     }
     fixed = read | {key: split.unique for key, split in splits.items() if split.unique is not None}
     open_rows = {
@@ -357,8 +357,7 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]], title: str) 
         if split.unique is None:
             run = _run_text(_pieces(group))
             message, details = _unsplit(f"row 「{row.label}」", run, split, len(columns), columns_failed)
-            paths = [CellRef(table, row.key, c.key) for c in columns]
-            result.findings.append(Finding("unreadable", paths, message, details=details))
+            result.findings.append(Finding("unreadable", list(shape.refs[row.key]), message, details=details))
             own = [i for i in instances if all(r == row.key for r, _ in i.cells)]
             result.findings += _printed_errors(shape, own, split, row.label, run)
             continue
@@ -366,7 +365,7 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]], title: str) 
         decided.append(row)
     if decided:
         result.findings.append(
-            finding("digits_split", [CellRef(table, r.key, c.key) for r in decided for c in shape.columns_of(r)],
+            finding("digits_split", [c for r in decided for c in shape.refs[r.key]],
                     variant="rows", number=title, count=len(decided), rows="、".join(r.short_label for r in decided),
                     details={"table": table, "rows": [r.key for r in decided]})  # fmt: skip
         )
@@ -403,7 +402,7 @@ def parse_one_row(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Re
     """A table printed as one row of every cell under a long header (表四: 15 numbers, sometimes
     three rows of five)."""
     result = TableResult(shape.table, shape, shape.empty_values())
-    paths = [CellRef(shape.table, r.key, c.key) for r, c in shape.cell_paths()]
+    paths = [c for r in shape.rows for c in shape.refs[r.key]]
     located = [(start, g) for start, g in _groups(tokens, region.start, region.end) if not _blank_only(g)]
     groups = [g for _, g in located]
     width = len(paths)
