@@ -20,6 +20,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,26 +28,28 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from against_src import extractor  # noqa: E402
-from layouts import (  # noqa: E402
-    render_blank_separated,
-    render_flattened,
-    render_markdown,
-    render_pdf_layout,
-    render_pipe_cells,
-    render_pipe_rows,
-    sample_report,
-    sample_report_2019,
-)
 
-LAYOUTS = (render_pipe_cells, render_blank_separated, render_pipe_rows, render_markdown, render_pdf_layout)
 _DIGITS = re.compile(r"\d+")
 
 
 def corpus(n: int, flattened: bool) -> list[bytes]:
+    # tests/layouts.py draws with gxllm's own printed grid: imported only where this tree is first
+    from layouts import (
+        render_blank_separated,
+        render_flattened,
+        render_markdown,
+        render_pdf_layout,
+        render_pipe_cells,
+        render_pipe_rows,
+        sample_report,
+        sample_report_2019,
+    )
+
+    layouts = (render_pipe_cells, render_blank_separated, render_pipe_rows, render_markdown, render_pdf_layout)
     out = []
     for seed in range(n):
         report = (sample_report if seed % 2 else sample_report_2019)(seed)
-        text = render_flattened(report, seed=seed) if flattened else LAYOUTS[seed % len(LAYOUTS)](report)
+        text = render_flattened(report, seed=seed) if flattened else layouts[seed % len(layouts)](report)
         out.append(text.encode("utf-8"))
     return out
 
@@ -62,9 +65,8 @@ def floor(texts: list[bytes]) -> float:
     return best
 
 
-def measure(n: int, flattened: bool) -> dict:
+def measure(texts: list[bytes]) -> dict:
     """Seconds for gxllm and for the floor, and a digest of each report's JSON result."""
-    texts = corpus(n, flattened)
     extract_bytes = extractor()  # imported after the corpus is built: only gxllm is timed
 
     start = time.process_time()
@@ -79,8 +81,9 @@ def show(label: str, n: int, seconds: float, bare: float) -> None:
           f"  ratio to floor {bare / seconds:.4f}  (floor {n / bare:.0f} reports/s)")
 
 
-def in_child(src: str, args: argparse.Namespace) -> dict:
-    command = [sys.executable, __file__, "--child", "-n", str(args.n)] + (["--flattened"] if args.flattened else [])
+def in_child(src: str, reports: str) -> dict:
+    """`measure` in a fresh process with `src` first on PYTHONPATH, over the reports in that file."""
+    command = [sys.executable, __file__, "--child", reports]
     child = subprocess.run(command, env=dict(os.environ, PYTHONPATH=src), capture_output=True, text=True, check=True)
     return json.loads(child.stdout)
 
@@ -89,9 +92,13 @@ def against(args: argparse.Namespace) -> int:
     """This tree and `--src` in turn, each in a fresh process: the fastest round of each, against
     the fastest floor of all rounds (the same work on both sides, and the noisiest figure)."""
     runs: dict[str, list[dict]] = {"this": [], "src": []}
-    for _ in range(args.rounds):
-        for label, src in (("this", str(ROOT / "src")), ("src", args.src)):
-            runs[label].append(in_child(src, args))
+    with tempfile.TemporaryDirectory() as folder:  # the reports drawn once, by this tree, for both
+        reports = os.path.join(folder, "reports.json")
+        with open(reports, "w", encoding="utf-8") as f:
+            json.dump([data.decode("utf-8") for data in corpus(args.n, args.flattened)], f, ensure_ascii=False)
+        for _ in range(args.rounds):
+            for label, src in (("this", str(ROOT / "src")), ("src", args.src)):
+                runs[label].append(in_child(src, reports))
     bare = min(m["floor"] for ms in runs.values() for m in ms)
     best = {label: min(ms, key=lambda m: m["seconds"]) for label, ms in runs.items()}
     for label, m in best.items():
@@ -128,14 +135,15 @@ def main() -> int:
     parser.add_argument("--stages", action="store_true", help="time each stage too")
     parser.add_argument("--src", help="also measure with this src folder first on PYTHONPATH (before a change)")
     parser.add_argument("--rounds", type=int, default=3, help="with --src: rounds of both, best kept (default 3)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child", metavar="REPORTS", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        with open(args.child, encoding="utf-8") as f:
+            print(json.dumps(measure([text.encode("utf-8") for text in json.load(f)])))
+        return 0
     if args.src:
         return against(args)
-    m = measure(args.n, args.flattened)
-    if args.child:
-        print(json.dumps(m))
-        return 0
+    m = measure(corpus(args.n, args.flattened))
     print(f"gxllm      {args.n / m['seconds']:8.1f} reports/s  ({m['seconds'] * 1000 / args.n:.2f} ms/report)")
     print(f"floor      {args.n / m['floor']:8.1f} reports/s  (read + digit regex)")
     print(f"ratio      {m['floor'] / m['seconds']:8.4f}  (gxllm speed / floor speed)")
