@@ -150,3 +150,22 @@ def test_a_finding_about_a_whole_table_names_it_and_round_trips():
     assert [f["cells"] for f in data["findings"] if f["kind"] == "absent_optional"] == [["active_disclosure"]]
     again = from_json(data)
     assert again.findings == result.findings and to_json(again) == data
+
+
+def test_every_finding_of_the_goldens_says_its_kinds_declared_wording():
+    import re
+    import string
+
+    from gxllm.findings import KINDS
+
+    def pattern(template: str) -> str:
+        return "".join(re.escape(text) + (".*" if field is not None else "") for text, field, _, _ in string.Formatter().parse(template))
+
+    wordings = {k: re.compile("|".join(f"(?:{pattern(t)})" for t in kind.messages.values())) for k, kind in KINDS.items() if kind.messages}
+    seen = set()
+    for path in GOLDEN:
+        for f in json.loads(path.read_text(encoding="utf-8")).get("findings", []):
+            if f["kind"] in wordings:
+                assert wordings[f["kind"]].fullmatch(f["message"]), (path, f["kind"], f["message"])
+                seen.add(f["kind"])
+    assert {"unreadable", "identity", "digits_split"} <= seen
