@@ -9,8 +9,10 @@ import argparse
 import hashlib
 import json
 import os
+import pickle
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -59,17 +61,22 @@ def main(script: str, description: str, documents: Callable[[int], Documents], s
     ap.add_argument("--seeds", type=int, default=seeds, help=f"sample reports rendered (default {seeds})")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--src", help="also measure with this src folder first on PYTHONPATH (before a change)")
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--child", help=argparse.SUPPRESS)  # the pickled documents to measure
     args = ap.parse_args()
+    if args.child:
+        with open(args.child, "rb") as f:
+            print(json.dumps(measure(pickle.load(f), args.repeat)))
+        return 0
+    # Drawn once, by this tree (tests/pdfs.py and tests/layouts.py need its gxllm), for both.
     kinds = documents(args.seeds)
     mine = measure(kinds, args.repeat)
-    if args.child:
-        print(json.dumps(mine))
-        return 0
     shown: dict = {"this": mine}
     if args.src:
-        command = [sys.executable, script, "--child", "--seeds", str(args.seeds), "--repeat", str(args.repeat)]
-        child = subprocess.run(command, env=dict(os.environ, PYTHONPATH=args.src), capture_output=True, text=True, check=True)
+        with tempfile.NamedTemporaryFile(suffix=".pickle") as drawn:
+            pickle.dump(kinds, drawn)
+            drawn.flush()
+            command = [sys.executable, script, "--child", drawn.name, "--repeat", str(args.repeat)]
+            child = subprocess.run(command, env=dict(os.environ, PYTHONPATH=args.src), capture_output=True, text=True, check=True)
         other = shown["src"] = json.loads(child.stdout)
         shown["ratios_this_to_src"] = {
             f"{kind} {stage}": round(mine[kind][stage] / other[kind][stage], 3)

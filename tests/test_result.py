@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from layouts import render_pipe_rows, sample_report
-from review_cases import consistent, disagreeing, misprinted, reader_answering, unreadable
+from review_cases import consistent, disagreeing, misprinted, reader_answering, unreadable, unreadable_text
 
-from gxllm.pipeline import complete, extract_bytes, extract_document, read_rules, unreadable_result
+from gxllm.pipeline import complete, extract_bytes, extract_document, extract_result, read_rules, unreadable_result
 from gxllm.findings import Finding
 from gxllm.load import load
 from gxllm.model import CellRef, Result
@@ -72,9 +72,9 @@ def test_cells_are_refs_and_ranges_are_numbers_inside_the_result():
 def test_status_is_one_rule_over_tables_and_findings():
     result = from_json(consistent(1))
     assert result.status == "ok"
-    result.findings.append(Finding("blank", ["applications.new_received.natural_person"], "blank"))
+    result.findings.append(Finding("blank", [CellRef("applications", "new_received", "natural_person")], "blank"))
     assert result.status == "ok"  # informational
-    result.findings.append(Finding("identity", ["applications.new_received.natural_person"], "fails"))
+    result.findings.append(Finding("identity", [CellRef("applications", "new_received", "natural_person")], "fails"))
     assert result.status == "review"
     for table in result.tables.values():
         table.found = False
@@ -129,3 +129,43 @@ def test_a_batch_continues_the_rule_reading_with_the_llm_without_reading_the_fil
     results = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").open(encoding="utf-8")]
     assert len(results) == 3 and all(len(r["llm"]["calls"]) == 1 for r in results)
     assert sorted(reads) == sorted(str(p) for p in (tmp_path / "in").iterdir())  # each file read once
+
+
+def test_a_findings_cells_are_cell_refs_written_as_paths_only_in_its_json():
+    result = read_rules(load(unreadable_text(1).encode(), "u.txt"))
+    unread = [f for t in result.tables.values() for f in t.findings if f.kind == "unreadable"]
+    assert unread and all(isinstance(c, CellRef) for f in unread for c in f.cells)
+    done = complete(result)
+    (written,) = [f for f in done.to_json()["findings"] if f["kind"] == "unreadable"]
+    assert written["cells"] == [f"{c.table}.{c.row}.{c.column}" for c in unread[0].cells]
+    assert from_json(done.to_json()).findings == done.findings
+
+
+def test_a_finding_about_a_whole_table_names_it_and_round_trips():
+    source = FIXTURES / "flattened" / "seed-003-txt" / "source.txt"
+    result = extract_result(load(source.read_bytes(), "source.txt"))
+    (absent,) = [f for f in result.findings if f.kind == "absent_optional"]
+    assert (absent.tables, absent.cells, absent.table) == (["active_disclosure"], [], "active_disclosure")
+    data = result.to_json()
+    assert [f["cells"] for f in data["findings"] if f["kind"] == "absent_optional"] == [["active_disclosure"]]
+    again = from_json(data)
+    assert again.findings == result.findings and to_json(again) == data
+
+
+def test_every_finding_of_the_goldens_says_its_kinds_declared_wording():
+    import re
+    import string
+
+    from gxllm.findings import KINDS
+
+    def pattern(template: str) -> str:
+        return "".join(re.escape(text) + (".*" if field is not None else "") for text, field, _, _ in string.Formatter().parse(template))
+
+    wordings = {k: re.compile("|".join(f"(?:{pattern(t)})" for t in kind.messages.values())) for k, kind in KINDS.items() if kind.messages}
+    seen = set()
+    for path in GOLDEN:
+        for f in json.loads(path.read_text(encoding="utf-8")).get("findings", []):
+            if f["kind"] in wordings:
+                assert wordings[f["kind"]].fullmatch(f["message"]), (path, f["kind"], f["message"])
+                seen.add(f["kind"])
+    assert {"unreadable", "identity", "digits_split"} <= seen

@@ -1,4 +1,5 @@
 from gxllm import template as T
+from gxllm.result_json import cell_path
 from gxllm.tables.validate import validate
 
 SHAPE = T.applications_shape("2021", False)
@@ -26,7 +27,7 @@ def test_flow_failure_names_identity_cells_and_arithmetic():
         ("T3-flow", "T3-flow 自然人: 一 + 二 = 三(七) + 四: 6+1=7 ≠ 6+0=6", 7, 6),
         ("T3-flow", "T3-flow 总计: 一 + 二 = 三(七) + 四: 6+1=7 ≠ 6+0=6", 7, 6),
     ]
-    assert findings[0].cells == [
+    assert [cell_path(c) for c in findings[0].cells] == [
         "applications.new_received.natural_person",
         "applications.carried_over.natural_person",
         "applications.total_processed.natural_person",
@@ -39,7 +40,7 @@ def test_blank_read_as_zero_and_said_so():
     values["granted"].update(natural_person=None, commercial_enterprise=2, total=3)
     findings = [f for f in validate("applications", SHAPE, values) if f.identity == "T3-row"]
     assert len(findings) == 1
-    assert findings[0].blank_as_zero == ["applications.granted.natural_person"]
+    assert [cell_path(c) for c in findings[0].blank_as_zero] == ["applications.granted.natural_person"]
     assert findings[0].message.endswith(
         "3=3 ≠ 0+2+0+0+0+0=2 (blank read as 0: applications.granted.natural_person)"
     )
@@ -50,7 +51,7 @@ def test_identities_over_unread_cells_are_skipped():
     values["granted"] = dict.fromkeys(values["granted"])
     for row in ("new_received", "total_processed"):  # T3-results would need granted
         values[row].update(natural_person=5, total=5)
-    unread = {f"applications.granted.{c.key}" for c in SHAPE.columns}
+    unread = {T.CellRef("applications", "granted", c.key) for c in SHAPE.columns}
     assert validate("applications", SHAPE, values, unread) == []
 
 
@@ -73,7 +74,7 @@ def test_counts_must_be_non_negative_integers_but_change_may_be_negative():
     values["administrative_penalty"]["decisions"] = 2.5
     values["government_procurement"]["total_amount"] = 12.75
     findings = validate("active_disclosure", shape, values)
-    assert [(f.identity, f.cells, f.message) for f in findings] == [
+    assert [(f.identity, [cell_path(c) for c in f.cells], f.message) for f in findings] == [
         ("counts", ["active_disclosure.administrative_penalty.decisions"], "counts 行政处罚 处理决定数量: 2.5 is not a non-negative integer"),
     ]
 

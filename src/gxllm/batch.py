@@ -36,9 +36,10 @@ from typing import TYPE_CHECKING
 from . import __version__
 from . import template as T
 from .errors import GxllmError, InputError
-from .findings import INFORMATIONAL, Finding
+from .findings import Finding
 from .run.journal import Entry, Journal, carry_of, entry, report_id
 from .llm.request import PROMPT_VERSION
+from .result_json import finding_json, from_json
 from .run.results_io import json_text, write_outputs
 from .tables.validate import check_cross_year
 
@@ -348,13 +349,11 @@ def _mismatches(found: dict[str, list[Finding]]) -> int:
 def _set_cross_year(result: dict, findings: list[Finding]) -> bool:
     """Give a result these cross-year findings (and the status they make); False if it had them."""
     old = [f for f in result["findings"] if f["kind"] == "cross_year"]
-    new = [f.to_dict() for f in findings]
+    new = [finding_json(f) for f in findings]
     if old == new:
         return False
     result["findings"] = [f for f in result["findings"] if f["kind"] != "cross_year"] + new
-    if result["status"] != "failed":
-        needs = any(f["kind"] not in INFORMATIONAL for f in result["findings"])
-        result["status"] = "review" if needs else "ok"
+    result["status"] = from_json(result).status
     return True
 
 

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import GxllmError, InputError
-from .findings import INFORMATIONAL
 
 if TYPE_CHECKING:
     from .batch import Applied, Progress, Summary
+    from .model import Result
 
 EXIT_OK, EXIT_REVIEW, EXIT_FAILED = 0, 1, 2
 
@@ -245,11 +245,12 @@ def cmd_review(args: argparse.Namespace) -> int:
       gxllm review run1/ --format md                     # for an issue tracker or e-mail
       gxllm extract report.pdf -o report.json && gxllm review report.json -o review.html
     """
+    from .result_json import from_json
     from .run.results_io import load_results, write_atomic
     from .review.conflicts import review, summary, to_csv, to_markdown
 
     fmt = args.format or REVIEW_FORMATS.get(os.path.splitext(args.output or "")[1].lower(), "html")
-    results = load_results(args.input).results
+    results = [from_json(r) for r in load_results(args.input).results]
     reviews = review(results)
     if fmt == "csv":
         text = to_csv(reviews)
@@ -294,25 +295,24 @@ def cmd_apply(args: argparse.Namespace) -> int:
     Exit status: 0 no report needs review any more, 1 some still do (listed), 2 bad rows or input.
     """
     from .batch import apply_decisions
+    from .result_json import from_json
 
     applied = apply_decisions(args.results, args.decisions, dry_run=args.dry_run)
-    _print_applied(applied, args.dry_run)
-    return EXIT_REVIEW if any(r["status"] == "review" for r in applied.results) else EXIT_OK
+    still_open = [r for r in map(from_json, applied.results) if r.status == "review"]
+    _print_applied(applied, still_open, args.dry_run)
+    return EXIT_REVIEW if still_open else EXIT_OK
 
 
-def _print_applied(applied: "Applied", dry_run: bool) -> None:
+def _print_applied(applied: "Applied", still_open: list["Result"], dry_run: bool) -> None:
     from .review.conflicts import report_id_of
 
     verb = "would apply" if dry_run else "applied"
     reports = len({d.report_id for d in applied.decisions})
     lines = [f"{verb} {len(applied.decisions)} decision(s) to {reports} report(s); {len(applied.changed)} result(s) changed"]
-    for result in applied.results:
-        if result["status"] != "review":
-            continue
-        report = result["report"]
-        name = " ".join(str(x) for x in (report.get("agency"), report.get("year")) if x)
-        lines.append(f"still open: {report_id_of(result)} {name} ({result['source']['name']})")
-        lines += [f"  {f['kind']}: {f['message']}" for f in result["findings"] if f["kind"] not in INFORMATIONAL]
+    for result in still_open:
+        name = " ".join(str(x) for x in (result.report.agency, result.report.year) if x)
+        lines.append(f"still open: {report_id_of(result)} {name} ({result.source_name})")
+        lines += [f"  {f.kind}: {f.message}" for f in result.findings if f.needs_review]
     if len(lines) == 1:
         lines.append("nothing left to review")
     print("\n".join(lines))

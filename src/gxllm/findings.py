@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .template import CellRef
 
 
 @dataclass(frozen=True)
@@ -29,18 +33,32 @@ KINDS = {
     k.key: k
     for k in (
         Kind("identity", True, "勾稽关系不成立", asks_llm=True,
-             messages={"": "{instance}: {description}: {arithmetic}{note}", "counts": "counts {row} {column}: {value} is not {expected}"}),
-        Kind("unreadable", True, "无法读取", asks_llm=True),
-        Kind("missing", True, "缺失", asks_llm=True),
-        Kind("unassigned", True, "无法对应到行", asks_llm=True),
+             messages={"": "{instance}: {description}: {arithmetic}{note}", "counts": "counts {row} {column}: {value} is not {expected}",
+                       "printed": "{instance}: {description}: fails {why}: the printed numbers do not add up"}),
+        Kind("unreadable", True, "无法读取", asks_llm=True,
+             messages={"glued": "row 「{label}」: numbers glued together without separators ({run}); the cell boundaries are not in the text",
+                       "empty": "row 「{label}」: no values printed after it",
+                       "garbled": "row 「{label}」: {texts} among the numbers is not a number",
+                       "unaligned": "row 「{label}」: {count} values ({seen}) for {width} columns; cannot tell which cell is which",
+                       "split": "{where}: the glued digits 「{run}」 {why}",
+                       "one_row": "{number}: expected {width} values in one row, found: {seen}"}),
+        Kind("missing", True, "缺失", asks_llm=True,
+             messages={"": "{number} row 「{label}」 not found in the table"}),
+        Kind("unassigned", True, "无法对应到行", asks_llm=True,
+             messages={"": "{number}: values not under any row label: {seen}"}),
         Kind("absent", True, "未找到该表",
              messages={"": "{number} {title} not found in the report; its cells are null"}),
         Kind("absent_optional", False, "未找到表二",
              messages={"": "{number} {title} not found in the report; its cells are null"}),
-        Kind("blank", False, "空白单元格"),
-        Kind("disagreement", True, "两种读法不一致"),
+        Kind("blank", False, "空白单元格",
+             messages={"": "{count} cell(s) printed blank (kept as null)"}),
+        Kind("disagreement", True, "两种读法不一致",
+             messages={"": "{number} {row} / {column}: rules read {rules}, the LLM {llm}; the rule value is kept. Identities "
+                           "holding with the rule value: {rules_hold}; with the LLM value: {llm_hold}"}),
         Kind("llm_unverified", True, "仅LLM读出且未通过校验",
-             messages={"split": "the LLM read {read}, which is not a split of the printed digits 「{run}」; the cells stay unread"}),
+             messages={"": "{number}: {count} cell(s) read only by the LLM, and {failing} identity check(s) fail with them; check them "
+                           "against the source",
+                       "split": "the LLM read {read}, which is not a split of the printed digits 「{run}」; the cells stay unread"}),
         Kind("llm_failed", True, "LLM读取失败",
              messages={"": "{number}: the LLM could not read it ({error}); the rule values are kept"}),
         Kind("llm_not_configured", True, "需要LLM但未配置",
@@ -51,7 +69,10 @@ KINDS = {
              messages={"": "cross-year {column}: {next_row} of {year} ({later}) is {now}, {row} of {earlier_year} ({earlier}) is {before}"}),
         Kind("read_by_llm", False, "由LLM读出",
              messages={"": "{message}; read by the LLM"}),
-        Kind("digits_split", False, "粘连数字已按勾稽关系拆分"),
+        Kind("digits_split", False, "粘连数字已按勾稽关系拆分",
+             messages={"rows": "{number}: {count} row(s) printed with their digits glued together, each read by the only split that "
+                               "keeps the identities: {rows}",
+                       "one_row": "{number}: its {count} numbers printed glued together, read by the only split that keeps {kept}"}),
         Kind("ocr_low_confidence", True, "OCR识别存疑",
              messages={"": "{number}: {count} cell(s) the OCR read with doubt or not at all, and no holding identity confirms: {listed}"}),
         Kind("ocr_confirmed", False, "OCR存疑但勾稽关系成立",
@@ -61,7 +82,7 @@ KINDS = {
         Kind("unreadable_input", True, "无法读取的文件"),
         Kind("no_text_layer", True, "扫描件无文字层"),
     )
-}
+}  # fmt: skip
 
 
 def say(kind: str, variant: str = "", **fields) -> str:
@@ -69,9 +90,11 @@ def say(kind: str, variant: str = "", **fields) -> str:
     return KINDS[kind].messages[variant].format(**fields)
 
 
-def finding(kind: str, cells: list[str], *, variant: str = "", details: dict | None = None, **fields) -> Finding:
+def finding(
+    kind: str, cells: list[CellRef], *, variant: str = "", details: dict | None = None, tables: list[str] | None = None, **fields
+) -> Finding:
     """A finding whose message is its kind's declared wording, filled in with `fields`."""
-    return Finding(kind, cells, say(kind, variant, **fields), details=details or {})
+    return Finding(kind, cells, say(kind, variant, **fields), details=details or {}, tables=tables or [])
 
 
 # Kinds that never make a report need review on their own.
@@ -84,26 +107,30 @@ UNREAD = ("missing", "unreadable")
 
 @dataclass
 class Finding:
+    """One finding. Cells are `CellRef`s; a finding about a whole table (absent) names the table in
+    `tables`. The JSON writes both in one `cells` list of strings (`result_json.finding_json`)."""
+
     kind: str  # identity, missing, unreadable, unassigned, blank, absent, absent_optional, …
-    cells: list[str]
+    cells: list[CellRef]
     message: str
     identity: str | None = None
     reported: int | float | None = None  # identity: the printed total side
     computed: int | float | None = None  # identity: the sum of the parts
-    blank_as_zero: list[str] = field(default_factory=list)
+    blank_as_zero: list[CellRef] = field(default_factory=list)
     # Kind-specific facts, written beside the message (disagreement: both values and the
     # identities each satisfies; llm_failed: attempts, tokens, the last reply).
     details: dict = field(default_factory=dict)
+    tables: list[str] = field(default_factory=list)  # the tables named as a whole, by key
 
     @property
     def needs_review(self) -> bool:
         return self.kind not in INFORMATIONAL
 
-    def to_dict(self) -> dict:
-        out: dict = {"kind": self.kind, "cells": self.cells, "message": self.message}
-        if self.identity is not None:
-            out.update(identity=self.identity, reported=self.reported, computed=self.computed)
-        if self.blank_as_zero:
-            out["blank_as_zero"] = self.blank_as_zero
-        out.update(self.details)
-        return out
+    @property
+    def table(self) -> str | None:
+        """The table it is about: its `table` detail, the table it names, or its first cell's."""
+        if self.details.get("table"):
+            return self.details["table"]
+        if self.tables:
+            return self.tables[0]
+        return self.cells[0].table if self.cells else None

@@ -13,20 +13,13 @@ on first use of `model.Report` or `model.json_schema`; `python -m gxllm.model` p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from . import template as T
+from .template import CellRef
 from .findings import Finding
 
 Value = int | float | None
-
-
-class CellRef(NamedTuple):
-    """One cell of one table, by the template's keys; ordered by table, row, column."""
-
-    table: str
-    row: str
-    column: str
 
 
 # Sentinel: a provenance without a `previous` value (None is a value: the cell was blank).

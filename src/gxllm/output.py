@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from . import template as T
 from .model import CellRef, Result
-from .result_json import finding_cells, from_json
+from .result_json import from_json
 from .result_json import shape_of as _shape_of
 
 CSV_FIELDS = ("file", "table", "row", "column", "label", "value", "status")
@@ -53,7 +53,7 @@ class CellRecord(NamedTuple):
 
 def cell_records(result: Result) -> Iterator[CellRecord]:
     """One record per cell the result holds, in template order, with the Chinese labels."""
-    flagged = {c for f in result.findings if f.kind not in NOT_FLAGGING for c in finding_cells(f)}
+    flagged = {c for f in result.findings if f.kind not in NOT_FLAGGING for c in f.cells}
     for table in result.template.tables:
         reading = result.tables.get(table.key)
         if reading is None:

@@ -27,7 +27,7 @@ from .tables.metadata import find_agency, find_year
 from .model import CellRef, LLMUsage, Provenance, ReportInfo, Result, TableReading
 from .tables.parse import READERS, TableResult, Value, detected_shape, shown_split
 from .llm.reconcile import reconcile
-from .result_json import parse_cell, shape_of
+from .result_json import shape_of
 from .tables.validate import holding_identities, number, validate
 
 if TYPE_CHECKING:
@@ -57,7 +57,8 @@ def _report_template(text: str, template: T.Template, detected: dict[str, T.Shap
 
 def _absent(table: T.Table, shape: T.Shape) -> TableResult:
     kind = "absent" if table.required else "absent_optional"
-    return TableResult(table.key, None, shape.empty_values(), findings=[finding(kind, [table.key], number=table.number, title=table.title)])
+    absent = finding(kind, [], tables=[table.key], number=table.number, title=table.title)
+    return TableResult(table.key, None, shape.empty_values(), findings=[absent])
 
 
 Span = tuple[tuple[int, int], tuple[int, int]]  # a table's first and last (line, piece)
@@ -101,7 +102,7 @@ class RuleTable:
 
     result: TableResult
     findings: list[Finding]  # the parser's and the identities'
-    unread: frozenset[str]  # cells the parser could not read: identities over them prove nothing
+    unread: frozenset[CellRef]  # cells the parser could not read: identities over them prove nothing
 
     @property
     def needs_llm(self) -> bool:
@@ -176,7 +177,7 @@ class _Table:
     result: TableResult
     values: dict[str, dict[str, Value]]
     findings: list[Finding]
-    sources: dict[str, str] = field(default_factory=dict)  # "row.column" -> rules | llm | both | disagreement
+    sources: dict[CellRef, str] = field(default_factory=dict)  # cell -> rules | llm | both | disagreement
     method: str = "rules"
 
 
@@ -193,24 +194,25 @@ def complete(reading: RuleReading, *, llm: str = "never", reader: Reader | None 
     calls: list[LLMAnswer] = []
     by_number = {line.number: line for line in doc.lines}
     tables: dict[str, TableReading | None] = {}
+    template = reading.template
     for key, rule in reading.tables.items():
         result = rule.result
         table = _Table(result, {row: dict(columns) for row, columns in result.values.items()}, list(rule.findings))
         if result.found:
             needed = llm == "always" or (llm == "auto" and rule.needs_llm)
             if needed and reader is None:
-                table.findings.append(_not_configured(key, llm, table.findings))
+                table.findings.append(_not_configured(template.table(key), llm, table.findings))
             elif needed:
                 answer = reader(result.shape, _llm_text(doc, reading.spans[key], table.findings))
                 calls.append(answer)
-                _apply(table, answer, rule.unread)
-            table.findings += _ocr_findings(table, _ocr_reads(result, doc), rule.unread)
+                _apply(table, answer, rule.unread, template)
+            table.findings += _ocr_findings(table, _ocr_reads(result, doc), rule.unread, template)
         for row, extra in result.extras.items():
             table.values[row].update(extra)
         findings += table.findings
         tables[key] = _reading(table, reading, by_number)
     if not any(t.result.found for t in reading.tables.values()):
-        *others, last = [t.number for t in reading.template.tables]
+        *others, last = [t.number for t in template.tables]
         findings.insert(0, finding("no_table", [], names=f"{', '.join(others)} or {last}" if others else last))
     source = {
         "name": doc.source.name,
@@ -222,7 +224,7 @@ def complete(reading: RuleReading, *, llm: str = "never", reader: Reader | None 
     if doc.ocr:  # the scanned pages the OCR found text on
         source["ocr_pages"] = len({read.page for read in doc.ocr.values()})
     usage = LLMUsage.of([answer.record() for answer in calls]) if calls else None
-    return Result(reading.report, tables, findings, source, usage, __version__, SCHEMA_VERSION, template=reading.template)
+    return Result(reading.report, tables, findings, source, usage, __version__, SCHEMA_VERSION, template=template)
 
 
 def extract_result(
@@ -254,20 +256,20 @@ def _llm_text(doc: Document, span: Span, findings: list[Finding]) -> str:
     return text
 
 
-def _row_keys(cells: list[str]) -> str:
-    return " ".join(dict.fromkeys(cell.row for cell in map(parse_cell, cells)))
+def _row_keys(cells: list[CellRef]) -> str:
+    return " ".join(dict.fromkeys(cell.row for cell in cells))
 
 
-def _not_configured(key: str, llm: str, findings: list[Finding]) -> Finding:
+def _not_configured(table: T.Table, llm: str, findings: list[Finding]) -> Finding:
     kinds = sorted({f.kind for f in findings if f.kind in ASKS_LLM})
     why = "--llm always reads it with the LLM too" if llm == "always" else f"the rules left {', '.join(kinds)} findings"
-    return finding("llm_not_configured", [], number=T.TABLE_BY_KEY[key].number, why=why, details={"table": key})
+    return finding("llm_not_configured", [], number=table.number, why=why, details={"table": table.key})
 
 
-def _apply(table: _Table, answer: LLMAnswer, unread: set[str]) -> None:
+def _apply(table: _Table, answer: LLMAnswer, unread: frozenset[CellRef], template: T.Template) -> None:
     """Fold one LLM answer into a table: reconcile cell by cell, then re-check every identity."""
     shape = table.result.shape
-    title = T.TABLE_BY_KEY[shape.table].number
+    title = template.table(shape.table).number
     if answer.budget:  # not asked (budget.BudgetedReader)
         why = (answer.error or "").removeprefix("not asked: ")
         table.findings.append(finding("budget", [], number=title, why=why, details={"table": shape.table}))
@@ -279,7 +281,7 @@ def _apply(table: _Table, answer: LLMAnswer, unread: set[str]) -> None:
         return
     not_splits = _not_splits(table.findings, answer.values)
     refused = {c for f in not_splits for c in f.cells}
-    merged = reconcile(shape, table.result.values, unread, answer.values, refused)
+    merged = reconcile(shape, table.result.values, unread, answer.values, refused, template)
     table.values = merged.values
     table.sources = merged.sources
     table.method = "llm" if set(merged.sources.values()) == {"llm"} else "rules+llm"
@@ -301,26 +303,28 @@ def _not_splits(findings: list[Finding], llm: dict) -> list[Finding]:
         run = glued.details.get("run") if glued.kind == "unreadable" else None
         if run is None:
             continue
-        values = [llm[cell.row][cell.column] for cell in map(parse_cell, glued.cells)]
+        values = [llm[cell.row][cell.column] for cell in glued.cells]
         read = "".join(number(v) for v in values if v is not None)
         if read != re.sub(r"[^\d.\-]", "", run):
             out.append(finding("llm_unverified", glued.cells, variant="split", read=shown_split(values), run=run))
     return out
 
 
-def _ocr_reads(result: TableResult, doc: Document) -> dict[str, OcrRead]:
-    """How each cell of a table was read, by cell path, where it was read by OCR from a scan."""
+def _ocr_reads(result: TableResult, doc: Document) -> dict[CellRef, OcrRead]:
+    """How each cell of a table was read, where it was read by OCR from a scan."""
     if not doc.ocr:
         return {}
     reads = {}
-    for path, line in result.lines.items():
-        read = doc.ocr.get((line, result.positions.get(path)))
+    for cell, line in result.lines.items():
+        read = doc.ocr.get((line, result.positions.get(cell)))
         if read is not None:
-            reads[path] = read
+            reads[cell] = read
     return reads
 
 
-def _ocr_findings(table: _Table, reads: dict[str, OcrRead], unread: set[str]) -> list[Finding]:
+def _ocr_findings(
+    table: _Table, reads: dict[CellRef, OcrRead], unread: frozenset[CellRef], template: T.Template
+) -> list[Finding]:
     """The OCR's doubtful numbers (low confidence, letters read as digits, nothing read where a
     number belongs) and whether the identities vouch for them. A doubtful cell is confirmed only
     when every identity over it holds and at least one does; one in a failing identity, or in
@@ -329,30 +333,30 @@ def _ocr_findings(table: _Table, reads: dict[str, OcrRead], unread: set[str]) ->
         return []
     shape = table.result.shape
     values = table.values
-    confidence = {path: read.confidence for path, read in reads.items() if read.suspect}
-    corrected = {path for path, read in reads.items() if read.corrected}
+    confidence = {cell: read.confidence for cell, read in reads.items() if read.suspect}
+    corrected = {cell for cell, read in reads.items() if read.corrected}
     # On a scan an empty cell is more likely a number the OCR missed than one printed blank.
     empty = {
-        path
+        cell
         for row, column in shape.cell_paths()
         if values[row.key][column.key] is None
-        and ((path := f"{shape.table}.{row.key}.{column.key}") not in reads or reads[path].confidence == 0.0)
+        and ((cell := CellRef(shape.table, row.key, column.key)) not in reads or reads[cell].confidence == 0.0)
     }
-    confidence.update((path, 0.0) for path in empty)
+    confidence.update((cell, 0.0) for cell in empty)
     if not confidence:
         return []
     failing = {cell for f in table.findings if f.kind == "identity" for cell in f.cells}
     open_cells, confirmed = [], []
-    for path in confidence:
-        vouched = path not in failing and path not in empty and holding_identities(shape, values, path, unread)
-        (confirmed if vouched else open_cells).append(path)
-    title = T.TABLE_BY_KEY[shape.table].number
+    for cell in confidence:
+        vouched = cell not in failing and cell not in empty and holding_identities(shape, values, cell, unread)
+        (confirmed if vouched else open_cells).append(cell)
+    title = template.table(shape.table).number
 
-    def listed(paths: list[str]) -> str:
+    def listed(cells: list[CellRef]) -> str:
         return ", ".join(
-            f"{cell.row}.{cell.column}={number(values[cell.row][cell.column])} ({confidence[p]:.2f}"
-            f"{', corrected' if p in corrected else ''})"
-            for p, cell in zip(paths, map(parse_cell, paths))
+            f"{cell.row}.{cell.column}={number(values[cell.row][cell.column])} ({confidence[cell]:.2f}"
+            f"{', corrected' if cell in corrected else ''})"
+            for cell in cells
         )
 
     out = []
@@ -379,21 +383,21 @@ def _reading(table: _Table, rules: RuleReading, by_number: dict[int, Line]) -> T
     doc, span = rules.doc, rules.spans[key]
     reading = TableReading(key, result.shape, table.values)
     cells: dict[CellRef, Provenance] = {}
-    for path, number in result.lines.items():
+    for ref, number in result.lines.items():
         line = by_number[number]
-        cells[parse_cell(path)] = Provenance(number, line.page, line.table)
-    for path in result.split:  # decided by the identities, not by printed boundaries
-        cell = cells.setdefault(parse_cell(path), Provenance())
+        cells[ref] = Provenance(number, line.page, line.table)
+    for ref in result.split:  # decided by the identities, not by printed boundaries
+        cell = cells.setdefault(ref, Provenance())
         cell.source, cell.split = "rules", True
     # A scanned table a person must look at carries, per cell, the picture of where it was read.
     in_review = any(f.needs_review for f in table.findings)
-    for path, read in _ocr_reads(result, doc).items():
-        cell = cells[parse_cell(path)]
+    for ref, read in _ocr_reads(result, doc).items():
+        cell = cells[ref]
         cell.source, cell.confidence, cell.corrected = "ocr", read.confidence, read.corrected
         if in_review or read.suspect:
             cell.crop = read.crop
-    for where, source in table.sources.items():
-        cells.setdefault(parse_cell(f"{key}.{where}"), Provenance()).source = source
+    for ref, source in table.sources.items():
+        cells.setdefault(ref, Provenance()).source = source
     pages = sorted({cell.page for cell in cells.values() if cell.page is not None})
     (first, _), (last, _) = span
     reading.cells, reading.method, reading.lines = cells, table.method, (first, last)
@@ -407,16 +411,18 @@ def _reading(table: _Table, rules: RuleReading, by_number: dict[int, Line]) -> T
     return reading
 
 
-def unreadable_result(name: str, message: str, kind: str = "unreadable_input") -> Result:
+def unreadable_result(
+    name: str, message: str, kind: str = "unreadable_input", template: T.Template = T.NATIONAL
+) -> Result:
     """The `failed` record of an input that is not a report, so a multi-file run loses no input."""
-    tables: dict[str, TableReading | None] = {table.key: None for table in T.TABLES}
+    tables: dict[str, TableReading | None] = {table.key: None for table in template.tables}
     return Result(ReportInfo(), tables, [Finding(kind, [], message)], {"name": name}, None, __version__, SCHEMA_VERSION,
-                  located=False)  # fmt: skip
+                  located=False, template=template)  # fmt: skip
 
 
-def unreadable_input(name: str, message: str, kind: str = "unreadable_input") -> dict:
+def unreadable_input(name: str, message: str, kind: str = "unreadable_input", template: T.Template = T.NATIONAL) -> dict:
     """`unreadable_result` as the canonical dict."""
-    return unreadable_result(name, message, kind).to_json()
+    return unreadable_result(name, message, kind, template).to_json()
 
 
 def extract_bytes(

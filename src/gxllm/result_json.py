@@ -1,6 +1,7 @@
 """The canonical JSON of a result (`../shared/spec/canonical-output.md`), written and read here
-only: `to_json(result) -> dict` and `from_json(dict) -> Result`. The strings of the JSON (cell
-paths "table.row.column", "row.column" keys, line ranges "73-101") exist only in this module.
+only: `to_json(result) -> dict` and `from_json(dict) -> Result`, and a finding's `finding_json`
+and `finding_of`. The strings of the JSON (cell paths "table.row.column", "row.column" keys, line
+ranges "73-101") exist only in this module.
 
 `from_json(to_json(r))` gives `r` again, and `to_json(from_json(d)) == d` for every result gxllm
 writes, key order included: the bytes of a result read and written back do not change.
@@ -48,19 +49,6 @@ _CELLS: dict[str, CellRef] = {}
 _KEYS: dict[CellRef, str] = {}
 
 
-def finding_cells(finding: Finding) -> list[CellRef]:
-    """The cells a finding names (a finding about a whole table names the table, not a cell)."""
-    return [ref for path in finding.cells if (ref := parse_cell(path)) is not None]
-
-
-def finding_table(finding: Finding) -> str | None:
-    """The table a finding is about: its `table` detail, or the table of the first cell it names."""
-    if finding.details.get("table"):
-        return finding.details["table"]
-    first = next(iter(finding.cells), "")
-    return first.partition(".")[0] or None
-
-
 def line_range(pair: tuple[int, int]) -> str:
     return f"{pair[0]}-{pair[1]}"
 
@@ -77,17 +65,52 @@ def _parse_range(text: str) -> tuple[int, int]:
 # --- findings ---------------------------------------------------------------------------------
 
 
+def finding_paths(finding: Finding) -> list[str]:
+    """What a finding names, as its JSON's `cells`: the tables it names, then its cells' paths."""
+    return [*finding.tables, *map(cell_path, finding.cells)]
+
+
+def finding_json(finding: Finding) -> dict:
+    """A finding's dict, each key where gxllm first writes it."""
+    out: dict = {"kind": finding.kind, "cells": finding_paths(finding), "message": finding.message}
+    if finding.identity is not None:
+        out.update(identity=finding.identity, reported=finding.reported, computed=finding.computed)
+    if finding.blank_as_zero:
+        out["blank_as_zero"] = [cell_path(c) for c in finding.blank_as_zero]
+    for key, value in finding.details.items():  # a detail by cell (ocr confidence) is keyed by path
+        out[key] = {cell_path(k): v for k, v in value.items()} if _by_cell(value, CellRef) else value
+    return out
+
+
 def finding_of(data: dict) -> Finding:
-    """A finding as `Finding.to_dict` wrote it."""
-    details = {k: v for k, v in data.items() if k not in _FINDING_KEYS}
+    """A finding as `finding_json` wrote it."""
+    details = {k: _cells_keyed(v) for k, v in data.items() if k not in _FINDING_KEYS}
+    cells, tables = [], []
+    for path in data["cells"]:
+        cell = parse_cell(path)
+        if cell is None:
+            tables.append(path)
+        else:
+            cells.append(cell)
+    blank = [parse_cell(path) for path in data.get("blank_as_zero", ())]
     if "identity" in data:
-        return Finding(data["kind"], list(data["cells"]), data["message"], data["identity"], data.get("reported"),
-                       data.get("computed"), list(data.get("blank_as_zero", ())), details)  # fmt: skip
-    return Finding(data["kind"], list(data["cells"]), data["message"], blank_as_zero=list(data.get("blank_as_zero", ())),
-                   details=details)  # fmt: skip
+        return Finding(data["kind"], cells, data["message"], data["identity"], data.get("reported"), data.get("computed"),
+                       blank, details, tables)  # fmt: skip
+    return Finding(data["kind"], cells, data["message"], blank_as_zero=blank, details=details, tables=tables)
 
 
 _FINDING_KEYS = frozenset(("kind", "cells", "message", "identity", "reported", "computed", "blank_as_zero"))
+
+
+def _by_cell(value: Any, key_type: type) -> bool:
+    return isinstance(value, dict) and bool(value) and all(isinstance(k, key_type) for k in value)
+
+
+def _cells_keyed(value: Any) -> Any:
+    """A detail keyed by cell paths, keyed by cells; any other detail as it is."""
+    if _by_cell(value, str) and all(parse_cell(k) is not None for k in value):
+        return {parse_cell(k): v for k, v in value.items()}
+    return value
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -146,7 +169,7 @@ def to_json(result: Result) -> dict:
     for key, reading in result.tables.items():
         out[key] = None if reading is None else reading.values
     out["status"] = result.status
-    out["findings"] = [f.to_dict() for f in result.findings]
+    out["findings"] = [finding_json(f) for f in result.findings]
     found = result.found
     if result.located:
         out["table_shapes"] = {t.key: t.shape.variant for t in found if len(result.template.table(t.key).shapes) > 1}
@@ -199,7 +222,7 @@ def from_json(data: dict, template: T.Template = T.NATIONAL) -> Result:
     if located:
         absent = set(data["tables_absent"])
     else:  # a golden excerpt: the absent tables are the ones a finding says are absent
-        absent = {f.cells[0] for f in findings if f.kind in ("absent", "absent_optional") and len(f.cells) == 1}
+        absent = {f.tables[0] for f in findings if f.kind in ("absent", "absent_optional") and len(f.tables) == 1}
     shapes = data.get("table_shapes") or {}
     provenance = data.get("provenance") or {}
     tables: dict[str, TableReading | None] = {}

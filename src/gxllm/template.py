@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Literal
+from functools import cached_property, lru_cache
+from typing import Literal, NamedTuple
 
 from .errors import TemplateError
 
@@ -30,6 +30,15 @@ TEMPLATES: tuple[TemplateId, ...] = ("2021", "2019")
 # How a column's values are checked: counts are non-negative integers, `signed` may be
 # negative (本年增/减), `money` may be fractional (万元, 元).
 ValueKind = Literal["count", "signed", "money"]
+
+
+class CellRef(NamedTuple):
+    """One cell of one table, by the template's keys; ordered by table, row, column. Inside gxllm
+    a cell is always one of these; the JSON's "table.row.column" strings are `result_json`'s."""
+
+    table: str
+    row: str
+    column: str
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,11 @@ class Shape:
 
     def cell_paths(self) -> list[tuple[Row, Column]]:
         return [(r, c) for r in self.rows for c in self.columns_of(r)]
+
+    @cached_property
+    def refs(self) -> dict[str, tuple[CellRef, ...]]:
+        """Each row's cells, in its columns' order: made once per shape, as every report names them."""
+        return {r.key: tuple(CellRef(self.table, r.key, c.key) for c in self.columns_of(r)) for r in self.rows}
 
     def empty_values(self) -> dict[str, dict[str, None]]:
         """Every cell of the shape, null: a table before (or without) reading."""
@@ -248,6 +262,7 @@ APPLICATIONS_IDENTITIES = (
 )
 
 
+@lru_cache(maxsize=None)  # one object per shape: what is made once per shape (`Shape.refs`) is made once
 def applications_shape(variant: TemplateId, with_subtotal: bool) -> Shape:
     columns = APPLICANT_COLUMNS + ((SUBTOTAL_COLUMN,) if with_subtotal else ()) + (TOTAL_COLUMN,)
     return Shape("applications", variant, _T3_HEAD + _T3_OTHER[variant] + _T3_TAIL, columns, APPLICATIONS_IDENTITIES)
@@ -284,6 +299,7 @@ REVIEWS_IDENTITIES = (
 REVIEWS_SHAPE = Shape("reviews_and_lawsuits", "2021", REVIEW_ROWS, REVIEW_COLUMNS, REVIEWS_IDENTITIES)
 
 
+@lru_cache(maxsize=None)
 def active_disclosure_shape(variant: TemplateId) -> Shape:
     return Shape("active_disclosure", variant, ACTIVE_DISCLOSURE_ROWS[variant], ())
 
@@ -409,7 +425,7 @@ class SumInstance:
     where: str
     lhs: tuple
     rhs: tuple
-    paths: tuple[str, ...] = ()  # the cells as "table.row.column", lhs then rhs (table instances)
+    refs: tuple[CellRef, ...] = ()  # the cells of the table, lhs then rhs (table instances)
 
     @property
     def cells(self) -> tuple:
@@ -434,7 +450,7 @@ class SumInstance:
 
 
 def _instance(table: str, identity: str, where: str, lhs: list, rhs: list) -> SumInstance:
-    return SumInstance(identity, where, tuple(lhs), tuple(rhs), tuple(f"{table}.{r}.{c}" for r, c in lhs + rhs))
+    return SumInstance(identity, where, tuple(lhs), tuple(rhs), tuple(CellRef(table, r, c) for r, c in lhs + rhs))
 
 
 @lru_cache(maxsize=None)

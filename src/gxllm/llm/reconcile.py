@@ -13,66 +13,55 @@ from collections.abc import Set
 from dataclasses import dataclass, field
 
 from .. import template as T
-from ..findings import Finding
+from ..findings import Finding, finding
+from ..template import CellRef
 from ..tables.validate import Values, holding_identities, number, validate
 
 
 @dataclass
 class Reconciled:
     values: dict[str, dict[str, int | float | None]]
-    sources: dict[str, str]  # "row.column" -> rules | llm | both | disagreement
+    sources: dict[CellRef, str]  # cell -> rules | llm | both | disagreement
     findings: list[Finding] = field(default_factory=list)
 
 
-def reconcile(shape: T.Shape, rules: Values, unread: Set[str], llm: Values, refused: Set[str] = frozenset()) -> Reconciled:
+def reconcile(
+    shape: T.Shape, rules: Values, unread: Set[CellRef], llm: Values, refused: Set[CellRef] = frozenset(),
+    template: T.Template = T.NATIONAL,
+) -> Reconciled:
     """`refused`: unread cells whose LLM reading was refused (not a split of the printed digits):
-    they stay unread."""
+    they stay unread. `template`: where the table's number is read from."""
     table = shape.table
+    title = template.table(table).number
     values = {row: dict(columns) for row, columns in rules.items()}
-    sources: dict[str, str] = {}
+    sources: dict[CellRef, str] = {}
     findings: list[Finding] = []
     from_llm = []
     for row, column in shape.cell_paths():
-        path = f"{table}.{row.key}.{column.key}"
+        cell = CellRef(table, row.key, column.key)
         ours, theirs = rules[row.key][column.key], llm[row.key][column.key]
-        if path in refused:
+        if cell in refused:
             continue
-        if path in unread:
+        if cell in unread:
             values[row.key][column.key] = theirs
-            sources[f"{row.key}.{column.key}"] = "llm"
-            from_llm.append(path)
+            sources[cell] = "llm"
+            from_llm.append(cell)
         elif ours == theirs:
-            sources[f"{row.key}.{column.key}"] = "both"
+            sources[cell] = "both"
         else:
-            sources[f"{row.key}.{column.key}"] = "disagreement"
+            sources[cell] = "disagreement"
             with_llm = {r: dict(c) for r, c in rules.items()}
             with_llm[row.key][column.key] = theirs
-            rules_hold = holding_identities(shape, rules, path, unread)
-            llm_hold = holding_identities(shape, with_llm, path, unread)
+            rules_hold = holding_identities(shape, rules, cell, unread)
+            llm_hold = holding_identities(shape, with_llm, cell, unread)
+            details = {"rules_value": ours, "llm_value": theirs, "rules_satisfies": rules_hold, "llm_satisfies": llm_hold}
             findings.append(
-                Finding(
-                    "disagreement",
-                    [path],
-                    f"{T.TABLE_BY_KEY[table].number} {row.label} / {column.label}: rules read {number(ours)}, "
-                    f"the LLM {number(theirs)}; the rule value is kept. Identities holding with the rule value: "
-                    f"{', '.join(rules_hold) or 'none'}; with the LLM value: {', '.join(llm_hold) or 'none'}",
-                    details={
-                        "rules_value": ours,
-                        "llm_value": theirs,
-                        "rules_satisfies": rules_hold,
-                        "llm_satisfies": llm_hold,
-                    },
-                )
+                finding("disagreement", [cell], number=title, row=row.label, column=column.label, rules=number(ours),
+                        llm=number(theirs), rules_hold=", ".join(rules_hold) or "none",
+                        llm_hold=", ".join(llm_hold) or "none", details=details)  # fmt: skip
             )
     if from_llm:
         failing = validate(table, shape, values, refused)
         if failing:
-            findings.append(
-                Finding(
-                    "llm_unverified",
-                    from_llm,
-                    f"{T.TABLE_BY_KEY[table].number}: {len(from_llm)} cell(s) read only by the LLM, and "
-                    f"{len(failing)} identity check(s) fail with them; check them against the source",
-                )
-            )
+            findings.append(finding("llm_unverified", from_llm, number=title, count=len(from_llm), failing=len(failing)))
     return Reconciled(values, sources, findings)

@@ -24,7 +24,7 @@ from .. import template as T
 from ..errors import GxllmError
 from ..findings import UNREAD
 from ..model import VALUE_KINDS, CellRef, Provenance, Result
-from ..result_json import as_result, finding_table, from_json, parse_cell
+from ..result_json import as_result, from_json, parse_cell
 from .conflicts import CONFLICT_FIELDS, report_id_of
 from ..tables.validate import number, validate
 
@@ -122,7 +122,7 @@ def _misfit(d: Decision, result: Result | None) -> str | None:
 
 def _column(result: Result, cell: str) -> T.Column | None:
     ref = parse_cell(cell)
-    if ref is None or ref.table not in T.TABLE_BY_KEY or result.status == "failed":
+    if ref is None or result.status == "failed":
         return None
     reading = result.tables.get(ref.table)
     found = reading.shape.cell(ref.row, ref.column) if reading is not None else None
@@ -176,26 +176,26 @@ def revalidate(result: Result, decided: set[CellRef]) -> Result:
     tables = {cell.table for cell in decided}
     findings = []
     for finding in result.findings:
-        table = finding_table(finding)
+        table = finding.table
         if finding.kind == "identity" and table in tables:
             continue  # checked again below
-        if any(parse_cell(c) in decided for c in finding.cells):
-            cells = [c for c in finding.cells if parse_cell(c) not in decided]
+        if any(c in decided for c in finding.cells):
+            cells = [c for c in finding.cells if c not in decided]
             if not cells:
                 continue
             finding = dataclasses.replace(finding, cells=cells)
         findings.append(finding)
     for table in sorted(tables):
         reading = result.tables[table]
-        unread = {c for f in findings if f.kind in UNREAD and finding_table(f) == table for c in f.cells}
+        unread = {c for f in findings if f.kind in UNREAD and f.table == table for c in f.cells}
         failing = validate(table, reading.shape, reading.values, unread)
         findings += failing
         if not failing:  # llm_unverified says identities fail with the LLM's cells; they hold now
-            findings = [f for f in findings if not (finding_table(f) == table and f.kind == "llm_unverified")]
+            findings = [f for f in findings if not (f.table == table and f.kind == "llm_unverified")]
         open_cells = any(
-            finding_table(f) == table and f.needs_review and f.kind not in LLM_TABLE_KINDS for f in findings
+            f.table == table and f.needs_review and f.kind not in LLM_TABLE_KINDS for f in findings
         )
         if not open_cells:  # what the LLM was asked for (or could not do) a person has done
-            findings = [f for f in findings if not (finding_table(f) == table and f.kind in LLM_TABLE_KINDS)]
+            findings = [f for f in findings if not (f.table == table and f.kind in LLM_TABLE_KINDS)]
     result.findings = findings
     return result

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from .. import template as T
 from ..findings import KINDS, UNREAD, Finding
 from ..model import CellRef, ReportInfo, Result, report_id
-from ..result_json import as_result, cell_path, finding_cells
+from ..result_json import as_result, cell_path
 from ..tables.validate import number
 
 Number = int | float | None
@@ -134,7 +134,7 @@ def _label(shape: T.Shape, cell: CellRef) -> tuple[str, str]:
 
 def identity_failure(result: Result, finding: Finding) -> IdentityFailure:
     """The arithmetic of one identity finding, from the values the result holds now."""
-    cells = tuple(finding_cells(finding))
+    cells = tuple(finding.cells)
     first = cells[0]
     shape = result.tables[first.table].shape
     value = result.value
@@ -183,7 +183,7 @@ def review_report(result: Result | dict, template: T.Template = T.NATIONAL) -> R
             weight[cell] = weight.get(cell, 0) + 1
     suspects: set[CellRef] = set()
     # On a scan, the cells the OCR read with doubt are the suspects of the identities they break.
-    doubtful = {c for f in findings if f.kind == "ocr_low_confidence" for c in finding_cells(f)}
+    doubtful = {c for f in findings if f.kind == "ocr_low_confidence" for c in f.cells}
     for failure in failures:
         if doubtful.intersection(failure.cells):
             suspects.update(doubtful.intersection(failure.cells))
@@ -208,7 +208,7 @@ def review_report(result: Result | dict, template: T.Template = T.NATIONAL) -> R
 
     notes = []
     for finding in findings:
-        cells = finding_cells(finding)
+        cells = finding.cells
         if not cells or finding.kind in TABLE_NOTES:
             notes.append(finding)
             continue
@@ -257,9 +257,14 @@ def review(results: list[Result] | list[dict], template: T.Template = T.NATIONAL
     return [r for r in (review_report(result, template) for result in results) if r is not None]
 
 
+def template_of(reviews: list[ReportReview]) -> T.Template:
+    """The tables results in JSON are read with: those of the reviews, else the national ones."""
+    return reviews[0].template if reviews else T.NATIONAL
+
+
 def summary(results: list[Result] | list[dict], reviews: list[ReportReview]) -> dict:
     """What the top of the review shows: counts by status, conflicts by kind and identity, cost."""
-    template = reviews[0].template if reviews else T.NATIONAL  # of results in JSON
+    template = template_of(reviews)
     results = [as_result(r, template) for r in results]
     statuses = Counter(result.status for result in results)
     by_kind: dict[str, int] = {}

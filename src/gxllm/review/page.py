@@ -30,11 +30,10 @@ from .. import template as T
 from ..tables.normalize import needs_simplification, normalize_text
 from ..model import VALUE_KINDS, CellRef, Provenance, ReportInfo, TableReading
 from ..result_json import line_range, page_range
-from .conflicts import KIND_LABELS, Conflict, ReportReview, summary
+from .conflicts import KIND_LABELS, Conflict, ReportReview, summary, template_of
 from ..tables.validate import number
 
 STATUS_LABELS = {"ok": "通过 ok", "review": "待复核 review", "failed": "失败 failed"}
-IDENTITY_DESCRIPTIONS = {i.id: i.description for i in T.SUM_IDENTITIES}
 
 STYLE = """
 [hidden]{display:none!important}
@@ -241,7 +240,7 @@ def render_html(results: list, reviews: list[ReportReview], *, title: str = "gxl
     ]
     if reviews:
         parts.append(NO_SCRIPT_NOTE)
-    parts += [_summary(s), _index(reviews)]
+    parts += [_summary(s, template_of(reviews)), _index(reviews)]
     if reviews:
         parts.append(_filter_bar(s, reviews, _page_key(reviews)))
         parts.extend(_section(item) for item in reviews)
@@ -273,7 +272,7 @@ def _kind_label(kind: str) -> str:
     return escape(KIND_LABELS.get(kind, kind))
 
 
-def _summary(s: dict) -> str:
+def _summary(s: dict, template: T.Template) -> str:
     status = s["status"]
     counts = [("报告 reports", s["reports"])] + [(STATUS_LABELS[k], n) for k, n in status.items()]
     counts.append(("冲突单元格 conflicting cells", s["conflicting_cells"]))
@@ -286,8 +285,9 @@ def _summary(s: dict) -> str:
         out.append("</ul>")
     if s["by_identity"]:
         out.append("<h3>未通过的勾稽关系 Failing identities</h3><ul>")
+        descriptions = {i.id: i.description for i in template.identities}
         for identity, n in s["by_identity"].items():
-            description = IDENTITY_DESCRIPTIONS.get(identity)
+            description = descriptions.get(identity)
             note = f' <span class="m">{escape(description)}</span>' if description else ""
             out.append(f"<li><code>{escape(str(identity))}</code>{note}: {n}</li>")
         out.append("</ul>")

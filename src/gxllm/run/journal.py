@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from .. import template as T
 from ..model import Result, report_id  # noqa: F401  (report_id: where batch and tests find it)
 from ..output import cell_records
-from ..result_json import from_json
+from ..result_json import finding_paths, from_json
 from ..tables.validate import Carry
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def entry(result: Result | dict, reading: RuleReading | None = None) -> Entry:
     return Entry(
         rid, result.status, meta.agency, meta.year, meta.template,
         json.dumps(result.to_json(), ensure_ascii=False), cell_rows(result),
-        [(rid, f.kind, f.identity, json.dumps(f.cells), f.message) for f in result.findings],
+        [(rid, f.kind, f.identity, json.dumps(finding_paths(f)), f.message) for f in result.findings],
         [
             (rid, c.get("table"), c.get("model"), c.get("mode"), c.get("input_tokens"), c.get("output_tokens"),
              c.get("cost"), int(bool(c.get("cached"))), c.get("attempts"), c.get("seconds"), c.get("error"))

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .. import template as T
-from ..findings import Finding
+from ..findings import Finding, finding, say
+from ..template import CellRef
 from .locate import Region, Token
 from .split import CANDIDATE_LIMIT, Candidate, RowSplit, solve_columns, split_row
 from .validate import number
@@ -28,19 +29,15 @@ class TableResult:
     key: str
     shape: T.Shape | None  # None: the table was not found
     values: dict[str, dict[str, Value]]
-    lines: dict[str, int] = field(default_factory=dict)  # cell path -> source line
-    positions: dict[str, float | None] = field(default_factory=dict)  # cell path -> the cell's pos in its line
+    lines: dict[CellRef, int] = field(default_factory=dict)  # cell -> source line
+    positions: dict[CellRef, float | None] = field(default_factory=dict)  # cell -> the cell's pos in its line
     findings: list[Finding] = field(default_factory=list)
     extras: dict[str, dict[str, str]] = field(default_factory=dict)  # e.g. total_amount_unit
-    split: set[str] = field(default_factory=set)  # cell paths read by splitting glued digits
+    split: set[CellRef] = field(default_factory=set)  # cells read by splitting glued digits
 
     @property
     def found(self) -> bool:
         return self.shape is not None
-
-
-def _path(table: str, row: str, column: str) -> str:
-    return f"{table}.{row}.{column}"
 
 
 # Row anchors are searched in every table of every report: each compiled once.
@@ -83,9 +80,9 @@ def _blank_only(group: list[Token]) -> bool:
 
 
 def _garbled(group: list[Token]) -> str | None:
-    """Why a group cannot be read cell by cell: text printed among its numbers."""
+    """Why a group cannot be read cell by cell: the texts printed among its numbers, or None."""
     texts = [t.text for t in group if t.garbled]
-    return f"{'、'.join(f'「{t}」' for t in texts)} among the numbers is not a number" if texts else None
+    return "、".join(f"「{t}」" for t in texts) if texts else None
 
 
 def _trimmed(group: list[Token], width: int) -> list[Token]:
@@ -174,11 +171,10 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
 
     for row in shape.rows:
         columns = shape.columns_of(row)
-        paths = [_path(table, row.key, c.key) for c in columns]
+        refs = shape.refs[row.key]
+        paths = list(refs)
         if row.key not in row_starts:
-            result.findings.append(
-                Finding("missing", paths, f"{spec.number} row 「{row.label}」 not found in the table")
-            )
+            result.findings.append(finding("missing", paths, number=spec.number, label=row.label))
             continue
         group = assigned.get(row.key)
         if row.key in glued_rows:
@@ -186,30 +182,23 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
         if group is None:
             label = tokens[row_starts[row.key]].text
             glued = re.search(r"\d{4,}", label)
-            detail = (
-                f"numbers glued together without separators ({glued.group()}); the cell boundaries are not in the text"
-                if glued
-                else "no values printed after it"
-            )
-            result.findings.append(Finding("unreadable", paths, f"row 「{row.label}」: {detail}"))
+            if glued:
+                result.findings.append(finding("unreadable", paths, variant="glued", label=row.label, run=glued.group()))
+            else:
+                result.findings.append(finding("unreadable", paths, variant="empty", label=row.label))
             continue
         garbled = _garbled(group)
         placed = None if garbled else _align(group, len(columns), full_rows if not row.columns else [])
         if garbled:
-            result.findings.append(Finding("unreadable", paths, f"row 「{row.label}」: {garbled}"))
+            result.findings.append(finding("unreadable", paths, variant="garbled", label=row.label, texts=garbled))
             continue
         if placed is None:
             result.findings.append(
-                Finding(
-                    "unreadable",
-                    paths,
-                    f"row 「{row.label}」: {len(group)} values ({_describe(group)}) for {len(columns)} columns; "
-                    "cannot tell which cell is which",
-                )
+                finding("unreadable", paths, variant="unaligned", label=row.label, count=len(group), seen=_describe(group),
+                        width=len(columns))  # fmt: skip
             )
             continue
-        for column, token in zip(columns, placed):
-            path = _path(table, row.key, column.key)
+        for column, token, path in zip(columns, placed, refs):
             if token is not None:
                 result.values[row.key][column.key] = token.value
                 result.lines[path] = token.line
@@ -228,25 +217,22 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
         if g not in claimed and start > first_row and not blank[g]
     ]
     if stray:
-        result.findings.append(
-            Finding(
-                "unassigned",
-                [],
-                f"{spec.number}: values not under any row label: "
-                + "; ".join(_describe(g) for g in stray),
-            )
-        )
+        result.findings.append(finding("unassigned", [], number=spec.number, seen="; ".join(_describe(g) for g in stray)))
+    unread = {c for f in result.findings if f.kind == "unreadable" for c in f.cells}
     blanks = [
-        _path(table, r.key, c.key)
+        cell
         for r in shape.rows
-        for c in shape.columns_of(r)
-        if result.values[r.key][c.key] is None
-        and r.key in assigned
-        and not any(f.kind == "unreadable" and _path(table, r.key, c.key) in f.cells for f in result.findings)
+        if r.key in assigned
+        for c, cell in zip(shape.columns_of(r), shape.refs[r.key])
+        if result.values[r.key][c.key] is None and cell not in unread
     ]
-    if blanks:
-        result.findings.append(Finding("blank", blanks, f"{len(blanks)} cell(s) printed blank (kept as null)"))
+    _note_blanks(result, blanks)
     return result
+
+
+def _note_blanks(result: TableResult, blanks: list[CellRef]) -> None:
+    if blanks:
+        result.findings.append(finding("blank", blanks, count=len(blanks)))
 
 
 # --- tables flattened into running text -------------------------------------------------------
@@ -288,15 +274,15 @@ def _unsplit(where: str, run: str, split: RowSplit, width: int, columns_failed: 
     details = {"run": run, "candidates": [list(c) for c in split.candidates[:5]], "candidate_count": count}
     if split.failing:
         details["failing"] = list(split.failing)
-    return f"{where}: the glued digits 「{run}」 {why}", details
+    return say("unreadable", "split", where=where, run=run, why=why), details
 
 
 def _printed_error(shape: T.Shape, instance: T.SumInstance, why: str) -> Finding:
     """An identity that fails whichever split of the glued digits is right: the source's own
     arithmetic is wrong, so it is named like any failing identity."""
     description = shape.identity(instance.identity).description
-    message = f"{instance.name}: {description}: fails {why}: the printed numbers do not add up"
-    cells = [_path(shape.table, r, c) for r, c in instance.cells]
+    message = say("identity", "printed", instance=instance.name, description=description, why=why)
+    cells = [CellRef(shape.table, r, c) for r, c in instance.cells]
     return Finding("identity", cells, message, identity=instance.identity)
 
 
@@ -311,9 +297,9 @@ def _run_text(pieces: list[str | None]) -> str:
     return " ".join("□" if p is None else p for p in pieces if p != "")
 
 
-def _fill(result: TableResult, cells: list[tuple[T.Row, T.Column]], values: Candidate, line: int) -> list[str]:
-    """Put the one surviving split into the table; the paths of its cells."""
-    paths = [_path(result.key, r.key, c.key) for r, c in cells]
+def _fill(result: TableResult, cells: list[tuple[T.Row, T.Column]], values: Candidate, line: int) -> list[CellRef]:
+    """Put the one surviving split into the table; its cells."""
+    paths = [CellRef(result.key, r.key, c.key) for r, c in cells]
     for (row, column), path, value in zip(cells, paths, values):
         result.values[row.key][column.key] = value
         if value is not None:
@@ -339,7 +325,7 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]], title: str) 
     read = {
         r.key: tuple(result.values[r.key][c.key] for c in shape.columns)
         for r in shape.rows
-        if r.key not in glued and any(_path(table, r.key, c.key) in result.lines for c in shape.columns)
+        if r.key not in glued and any(c in result.lines for c in shape.refs[r.key])
     }
     fixed = read | {key: split.unique for key, split in splits.items() if split.unique is not None}
     open_rows = {
@@ -379,8 +365,7 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]], title: str) 
         if split.unique is None:
             run = _run_text(_pieces(group))
             message, details = _unsplit(f"row 「{row.label}」", run, split, len(columns), columns_failed)
-            paths = [_path(table, row.key, c.key) for c in columns]
-            result.findings.append(Finding("unreadable", paths, message, details=details))
+            result.findings.append(Finding("unreadable", list(shape.refs[row.key]), message, details=details))
             own = [i for i in instances if all(r == row.key for r, _ in i.cells)]
             result.findings += _printed_errors(shape, own, split, row.label, run)
             continue
@@ -388,13 +373,9 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]], title: str) 
         decided.append(row)
     if decided:
         result.findings.append(
-            Finding(
-                "digits_split",
-                [p for p in (_path(table, r.key, c.key) for r in decided for c in shape.columns_of(r))],
-                f"{title}: {len(decided)} row(s) printed with their digits glued together, each read by the only "
-                f"split that keeps the identities: {'、'.join(r.short_label for r in decided)}",
-                details={"table": table, "rows": [r.key for r in decided]},
-            )
+            finding("digits_split", [c for r in decided for c in shape.refs[r.key]],
+                    variant="rows", number=title, count=len(decided), rows="、".join(r.short_label for r in decided),
+                    details={"table": table, "rows": [r.key for r in decided]})  # fmt: skip
         )
 
 
@@ -412,30 +393,24 @@ def _read_glued_row(result: TableResult, groups: list[list[Token]], title: str) 
     if split.unique is None:
         run = _run_text(pieces)
         message, details = _unsplit(title, run, split, len(cells), [])
-        paths = [_path(shape.table, r.key, c.key) for r, c in cells]
+        paths = [CellRef(shape.table, r.key, c.key) for r, c in cells]
         result.findings.append(Finding("unreadable", paths, message, details=details))
         result.findings += _printed_errors(shape, instances, split, title, run)
         return
     paths = _fill(result, cells, split.unique, next(t.line for g in groups for t in g if t.glued))
     kept = ", ".join(dict.fromkeys(i.identity for i in instances))
     result.findings.append(
-        Finding(
-            "digits_split",
-            paths,
-            f"{title}: its {len(cells)} numbers printed glued together, read by the only split that keeps {kept}",
-            details={"table": shape.table, "rows": [r.key for r in shape.rows]},
-        )
+        finding("digits_split", paths, variant="one_row", number=title, count=len(cells), kept=kept,
+                details={"table": shape.table, "rows": [r.key for r in shape.rows]})  # fmt: skip
     )
-    blanks = [p for p, v in zip(paths, split.unique) if v is None]
-    if blanks:
-        result.findings.append(Finding("blank", blanks, f"{len(blanks)} cell(s) printed blank (kept as null)"))
+    _note_blanks(result, [p for p, v in zip(paths, split.unique) if v is None])
 
 
 def parse_one_row(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Region) -> TableResult:
     """A table printed as one row of every cell under a long header (表四: 15 numbers, sometimes
     three rows of five)."""
     result = TableResult(shape.table, shape, shape.empty_values())
-    paths = [_path(shape.table, r.key, c.key) for r, c in shape.cell_paths()]
+    paths = [c for r in shape.rows for c in shape.refs[r.key]]
     located = [(start, g) for start, g in _groups(tokens, region.start, region.end) if not _blank_only(g)]
     groups = [g for _, g in located]
     width = len(paths)
@@ -454,18 +429,14 @@ def parse_one_row(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Re
         values = [t for g in groups for t in g]
     if values is None:
         seen = "; ".join(_describe(g) for g in groups) or "none"
-        result.findings.append(
-            Finding("unreadable", paths, f"{spec.number}: expected {width} values in one row, found: {seen}")
-        )
+        result.findings.append(finding("unreadable", paths, variant="one_row", number=spec.number, width=width, seen=seen))
         return result
     for (row, column), path, token in zip(shape.cell_paths(), paths, values):
         if token is not None:
             result.values[row.key][column.key] = token.value
             result.lines[path] = token.line
             result.positions[path] = token.pos
-    blanks = [p for p, t in zip(paths, values) if t is None or t.value is None]
-    if blanks:
-        result.findings.append(Finding("blank", blanks, f"{len(blanks)} cell(s) printed blank (kept as null)"))
+    _note_blanks(result, [p for p, t in zip(paths, values) if t is None or t.value is None])
     return result
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from .. import template as T
 from ..findings import Finding, say
 from ..model import VALUE_KINDS
+from ..result_json import cell_path
+from ..template import CellRef
 from .normalize import normalize_text, squeeze
 
 Values = Mapping[str, Mapping[str, int | float | None]]
@@ -28,20 +30,20 @@ def number(value: int | float | None) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.15g}"
 
 
-def check_sums(table: str, shape: T.Shape, values: Values, unread: Set[str] = frozenset()) -> list[Finding]:
+def check_sums(table: str, shape: T.Shape, values: Values, unread: Set[CellRef] = frozenset()) -> list[Finding]:
     findings = []
     for instance in T.sum_instances(shape):
-        cells = list(instance.paths)
+        cells = list(instance.refs)
         if (unread and any(c in unread for c in cells)) or instance.holds(lambda cell: values[cell[0]][cell[1]]):
             continue
-        blank = [f"{table}.{r}.{c}" for r, c in instance.cells if values[r][c] is None]
+        blank = [c for c in cells if values[c.row][c.column] is None]
         left = [values[r][c] or 0 for r, c in instance.lhs]
         right = [values[r][c] or 0 for r, c in instance.rhs]
         arithmetic = (
             f"{'+'.join(map(number, left))}={number(sum(left))} ≠ "
             f"{'+'.join(map(number, right))}={number(sum(right))}"
         )
-        note = f" (blank read as 0: {', '.join(blank)})" if blank else ""
+        note = f" (blank read as 0: {', '.join(map(cell_path, blank))})" if blank else ""
         findings.append(
             Finding(
                 "identity",
@@ -57,13 +59,13 @@ def check_sums(table: str, shape: T.Shape, values: Values, unread: Set[str] = fr
     return findings
 
 
-def holding_identities(shape: T.Shape, values: Values, path: str, unread: Set[str] = frozenset()) -> list[str]:
-    """The identities over `path` (a "table.row.column" cell) that hold with these values, as
-    `T3-row 自然人`-style names; instances over an unread cell prove nothing and are left out."""
+def holding_identities(shape: T.Shape, values: Values, cell: CellRef, unread: Set[CellRef] = frozenset()) -> list[str]:
+    """The identities over `cell` that hold with these values, as `T3-row 自然人`-style names;
+    instances over an unread cell prove nothing and are left out."""
     held = []
     for instance in T.sum_instances(shape):
-        cells = instance.paths
-        if path not in cells or any(c in unread and c != path for c in cells):
+        cells = instance.refs
+        if cell not in cells or any(c in unread and c != cell for c in cells):
             continue
         if instance.holds(lambda cell: values[cell[0]][cell[1]]):
             held.append(instance.name)
@@ -80,12 +82,12 @@ def check_counts(table: str, shape: T.Shape, values: Values) -> list[Finding]:
         if not rule.holds(value):
             message = say("identity", "counts", row=row.label, column=column.label, value=number(value), expected=rule.expected)
             findings.append(
-                Finding("identity", [f"{table}.{row.key}.{column.key}"], message, identity=T.COUNTS_IDENTITY, reported=value)
+                Finding("identity", [CellRef(table, row.key, column.key)], message, identity=T.COUNTS_IDENTITY, reported=value)
             )
     return findings
 
 
-def validate(table: str, shape: T.Shape, values: Values, unread: Set[str] = frozenset()) -> list[Finding]:
+def validate(table: str, shape: T.Shape, values: Values, unread: Set[CellRef] = frozenset()) -> list[Finding]:
     return check_counts(table, shape, values) + check_sums(table, shape, values, unread)
 
 
@@ -130,7 +132,7 @@ def check_carry(earlier: Carry, later: Carry, identities: Iterable[T.CarryIdenti
                           earlier=earlier.name, before=before)  # fmt: skip
             for carry, row in ((later, identity.next_row), (earlier, identity.row)):
                 found[carry.report_id].append(
-                    Finding("cross_year", [f"{identity.table}.{row}.{column.key}"], message,
+                    Finding("cross_year", [CellRef(identity.table, row, column.key)], message,
                             details={"this_year": now, "previous_year": before})  # fmt: skip
                 )
     return {rid: findings for rid, findings in found.items() if findings}
