@@ -112,9 +112,13 @@ class Shape:
         """Each row's cells, in its columns' order: made once per shape, as every report names them."""
         return {r.key: tuple(CellRef(self.table, r.key, c.key) for c in self.columns_of(r)) for r in self.rows}
 
+    @cached_property
+    def _column_keys(self) -> dict[str, tuple[str, ...]]:
+        return {r.key: tuple(c.key for c in self.columns_of(r)) for r in self.rows}
+
     def empty_values(self) -> dict[str, dict[str, None]]:
         """Every cell of the shape, null: a table before (or without) reading."""
-        return {r.key: {c.key: None for c in self.columns_of(r)} for r in self.rows}
+        return {row: dict.fromkeys(columns) for row, columns in self._column_keys.items()}
 
 
 # --- 表二 主动公开政府信息情况 -------------------------------------------------------------

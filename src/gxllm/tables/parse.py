@@ -165,7 +165,7 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
                 claimed.add(g)
                 assigned[row_key] = group
                 break
-    glued_rows = {key: group for key, group in assigned.items() if any(t.glued for t in group)}
+    glued_rows = {key: group for key, group in assigned.items() if any([t.glued for t in group])}
     width = len(shape.columns)
     full_rows = [t for t in (_trimmed(g, width) for g in assigned.values()) if width and len(t) == width]
 
@@ -198,9 +198,10 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
                         width=len(columns))  # fmt: skip
             )
             continue
+        read = result.values[row.key]
         for column, token, path in zip(columns, placed, refs):
             if token is not None:
-                result.values[row.key][column.key] = token.value
+                read[column.key] = token.value
                 result.lines[path] = token.line
                 result.positions[path] = token.pos
                 unit = column.unit_key and (token.unit or _header_unit(text, column.label))

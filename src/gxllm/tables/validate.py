@@ -32,10 +32,14 @@ def number(value: int | float | None) -> str:
 
 def check_sums(table: str, shape: T.Shape, values: Values, unread: Set[CellRef] = frozenset()) -> list[Finding]:
     findings = []
-    for instance in T.sum_instances(shape):
-        cells = list(instance.refs)
-        if (unread and any(c in unread for c in cells)) or instance.holds(lambda cell: values[cell[0]][cell[1]]):
+
+    def value(cell: tuple[str, str]) -> int | float | None:
+        return values[cell[0]][cell[1]]
+
+    for instance in T.sum_instances(shape):  # most hold: nothing is built for them
+        if (unread and any(c in unread for c in instance.refs)) or instance.holds(value):
             continue
+        cells = list(instance.refs)
         blank = [c for c in cells if values[c.row][c.column] is None]
         left = [values[r][c] or 0 for r, c in instance.lhs]
         right = [values[r][c] or 0 for r, c in instance.rhs]
