@@ -23,12 +23,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from bench import compare, inconsistencies  # noqa: E402
+import pypdfium2 as pdfium  # noqa: E402
 from layouts import sample_report, sample_report_2019  # noqa: E402
 from pdfs import render_scan  # noqa: E402
 
-import pypdfium2 as pdfium  # noqa: E402
-
+from bench import compare, inconsistencies  # noqa: E402
 from gxllm.pipeline import extract_bytes  # noqa: E402
 
 

@@ -27,9 +27,9 @@ sys.path.insert(0, str(TESTS))
 from browser import BrowserUnavailable, start_chromium  # noqa: E402
 from review_cases import consistent, disagreeing, misprinted, unreadable  # noqa: E402
 
-from gxllm.run.journal import report_id  # noqa: E402
 from gxllm.review.conflicts import review  # noqa: E402
 from gxllm.review.page import render_html  # noqa: E402
+from gxllm.run.journal import report_id  # noqa: E402
 
 # Distinct extractions to copy from: enough for the page to show different numbers.
 SEEDS = range(4)

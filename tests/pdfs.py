@@ -29,6 +29,7 @@ import random
 import re
 from dataclasses import dataclass
 
+from layouts import GRIDS, G, _flattened_table, _parts, fw, placed, sample_report
 from PIL import Image, ImageDraw
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.pdfencrypt import StandardEncryption
@@ -36,8 +37,6 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
-
-from layouts import GRIDS, G, _flattened_table, _parts, fw, placed, sample_report
 
 FONT = "STSong-Light"
 if FONT not in pdfmetrics.getRegisteredFontNames():

@@ -15,9 +15,9 @@ import copy
 
 from layouts import render_pipe_rows, sample_report
 
+from gxllm.llm.request import LLMAnswer
 from gxllm.pipeline import extract_bytes
 from gxllm.run.journal import report_id
-from gxllm.llm.request import LLMAnswer
 from gxllm.template import Shape
 
 CELL = ("applications", "new_received", "natural_person")

@@ -15,10 +15,10 @@ from fake_openai import FakeOpenAI, Reply, content_reply, error_reply, tool_call
 from gxllm import template as T
 from gxllm.cli import main
 from gxllm.errors import BudgetError
-from gxllm.pipeline import extract_bytes
 from gxllm.llm.budget import Budget, BudgetedReader
 from gxllm.llm.client import ENVELOPE_BYTES, RequestMeter, RequestStopped, ResponseCache, TableReader
 from gxllm.llm.request import LLMAnswer
+from gxllm.pipeline import extract_bytes
 from gxllm.settings import load_settings
 
 T3 = T.applications_shape("2021", False)

@@ -12,8 +12,8 @@ from office import render_docx
 
 from gxllm.cli import main
 from gxllm.errors import InputError
-from gxllm.pipeline import extract_bytes
 from gxllm.load.docx import docx_lines
+from gxllm.pipeline import extract_bytes
 
 CANONICAL = ("active_disclosure", "applications", "reviews_and_lawsuits")
 SAMPLES = {

@@ -24,11 +24,11 @@ from pdfs import render_flattened_pdf
 from test_cli import run
 
 from gxllm import template as T
-from gxllm.pipeline import extract_bytes
-from gxllm.tables.layout import flattened_pieces
 from gxllm.llm.request import LLMAnswer
+from gxllm.pipeline import extract_bytes
 from gxllm.review.conflicts import review, to_csv
 from gxllm.review.page import render_html
+from gxllm.tables.layout import flattened_pieces
 from gxllm.tables.split import BUDGET, split_row
 
 CANONICAL = ("active_disclosure", "applications", "reviews_and_lawsuits")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gxllm.pipeline import extract_bytes
 from gxllm.model import Report
+from gxllm.pipeline import extract_bytes
 
 SOURCES = sorted(
     source

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from gxllm import __version__
-from gxllm.run import inputs
 from gxllm.errors import InputError
-from gxllm.run.inputs import Input, collect, fetch, fetched_path
 from gxllm.load import MAX_BYTES
+from gxllm.run import inputs
+from gxllm.run.inputs import Input, collect, fetch, fetched_path
 
 PDF = b"%PDF-1.7\n% a report\n"
 HTML = "<html><body><table><tr><td>规章</td><td>0</td></tr></table></body></html>".encode()

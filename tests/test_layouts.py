@@ -20,7 +20,6 @@ from layouts import (
     sample_report_2019,
     with_subtotal,
 )
-
 from pdfs import render_pdf
 
 from gxllm.pipeline import extract_bytes

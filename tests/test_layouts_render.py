@@ -7,15 +7,6 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-
-from gxllm.template import (
-    APPLICANT_COLUMNS,
-    REVIEWS_SHAPE,
-    SUBTOTAL_COLUMN,
-    active_disclosure_shape,
-    applications_shape,
-)
-from gxllm.review.printed import split_label
 from layouts import (
     BLANK_MARK,
     HEADINGS,
@@ -31,6 +22,15 @@ from layouts import (
     sample_report,
     sample_report_2019,
     with_subtotal,
+)
+
+from gxllm.review.printed import split_label
+from gxllm.template import (
+    APPLICANT_COLUMNS,
+    REVIEWS_SHAPE,
+    SUBTOTAL_COLUMN,
+    active_disclosure_shape,
+    applications_shape,
 )
 
 SEEDS = range(6)

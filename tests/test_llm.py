@@ -12,10 +12,10 @@ from fake_openai import FakeOpenAI, content_reply, error_reply, tool_call_reply
 from layouts import render_pipe_rows, sample_report
 
 from gxllm import template as T
-from gxllm.pipeline import extract_bytes
 from gxllm.llm.client import ResponseCache, TableReader
-from gxllm.llm.request import messages, response_model
 from gxllm.llm.reconcile import reconcile
+from gxllm.llm.request import messages, response_model
+from gxllm.pipeline import extract_bytes
 from gxllm.settings import load_settings
 
 GARBLED = Path(__file__).parent / "fixtures" / "llm" / "units-in-cells.txt"

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import vcr
 
-from gxllm.pipeline import extract_bytes
 from gxllm.llm.client import TableReader
+from gxllm.pipeline import extract_bytes
 from gxllm.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]

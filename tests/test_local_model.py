@@ -17,8 +17,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from gxllm.llm import local_model
 from gxllm.errors import GxllmError, LocalModelError
+from gxllm.llm import local_model
 from gxllm.llm.local_model import DEFAULT_MODEL, MODELS, LocalServer, ModelSpec, install, installed_path, models_dir
 
 SLICES = [b"GGUF" + bytes(range(256)) * 3, b"second slice \x00\xff" * 50, b"tail"]

@@ -22,18 +22,17 @@ from pathlib import Path
 import pytest
 from layouts import sample_report, sample_report_2019
 
-from gxllm.load import ocr as load_ocr
 from gxllm.cli import main
 from gxllm.document import LOW_CONFIDENCE
+from gxllm.load import ocr as load_ocr
 from gxllm.load.ocr import correct_digits, pages_to_read
 
 
 def _cjk_font_renders() -> bool:
     """Whether PDFium draws the reports' Chinese text (it needs a system CJK font)."""
+    import pdfs  # noqa: F401  registers the font
     import pypdfium2 as pdfium
     from reportlab.pdfgen import canvas
-
-    import pdfs  # noqa: F401  registers the font
 
     buffer = io.BytesIO()
     c = canvas.Canvas(buffer, pagesize=(60, 60))

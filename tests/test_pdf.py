@@ -17,8 +17,8 @@ from reportlab.pdfgen import canvas
 
 from gxllm.cli import main
 from gxllm.errors import InputError, NoTextLayerError
-from gxllm.pipeline import extract_bytes
 from gxllm.load.pdf import pdf_lines
+from gxllm.pipeline import extract_bytes
 
 pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
 FONT = "STSong-Light"

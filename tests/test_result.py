@@ -9,10 +9,10 @@ import pytest
 from layouts import render_pipe_rows, sample_report
 from review_cases import consistent, disagreeing, misprinted, reader_answering, unreadable, unreadable_text
 
-from gxllm.pipeline import complete, extract_bytes, extract_document, extract_result, read_rules, unreadable_result
 from gxllm.findings import Finding
 from gxllm.load import load
 from gxllm.model import CellRef, Result
+from gxllm.pipeline import complete, extract_bytes, extract_document, extract_result, read_rules, unreadable_result
 from gxllm.result_json import from_json, parse_cell, to_json
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -14,9 +14,9 @@ import pytest
 from layouts import render_pipe_rows, sample_report
 from review_cases import consistent, disagreeing, misprinted, unreadable
 
-from gxllm.review.apply import DecisionError, read_decisions
-from gxllm.pipeline import extract_bytes
 from gxllm.cli import main
+from gxllm.pipeline import extract_bytes
+from gxllm.review.apply import DecisionError, read_decisions
 from gxllm.review.conflicts import CONFLICT_FIELDS, review
 
 TRUTH = {"disagree": sample_report(2), "misprint": sample_report(3), "unreadable": sample_report(4)}

@@ -15,22 +15,22 @@ import pytest
 from browser import ARTIFACTS, chromium_fixture, save_full_page
 from layouts import render_pipe_cells, sample_report, sample_report_2019, with_subtotal
 from review_cases import (
-    extract_rendered,
-    reader_answering,
     consistent,
     disagreeing,
+    extract_rendered,
     misprinted,
+    reader_answering,
     unreadable,
 )
 
 from gxllm import template as T
-from gxllm.review.apply import DecisionError, apply, read_decisions
-from gxllm.pipeline import extract_bytes
-from gxllm.tables.normalize import normalize_text, squeeze
 from gxllm.output import shape_of
-from gxllm.review.printed import NOTE
+from gxllm.pipeline import extract_bytes
+from gxllm.review.apply import DecisionError, apply, read_decisions
 from gxllm.review.conflicts import KIND_LABELS, review
 from gxllm.review.page import render_html
+from gxllm.review.printed import NOTE
+from gxllm.tables.normalize import normalize_text, squeeze
 from gxllm.tables.validate import number
 
 browser = chromium_fixture()

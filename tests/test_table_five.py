@@ -9,8 +9,8 @@ from layouts import render_pipe_rows, sample_report
 
 from gxllm import template as T
 from gxllm.errors import TemplateError
-from gxllm.pipeline import extract_bytes
 from gxllm.model import json_schema, report_model
+from gxllm.pipeline import extract_bytes
 from gxllm.review.conflicts import review_report
 from gxllm.review.page import render_html
 

@@ -55,8 +55,8 @@ def extract(
         Traceback (most recent call last):
         gxllm.errors.InputError: no/such/report.pdf: no such file
     """
-    from .pipeline import extract_result
     from .load import load, read_input
+    from .pipeline import extract_result
 
     if isinstance(source, bytes):
         data, shown = source, name or "<bytes>"
@@ -96,8 +96,8 @@ def to_frame(results: Iterable[Result | dict]) -> pandas.DataFrame:
         from .errors import GxllmError
 
         raise GxllmError("gxllm.to_frame needs pandas: pip install 'gxllm[frame]'") from None
-    from .run.journal import CELL_FIELDS, cell_rows
     from .result_json import as_result
+    from .run.journal import CELL_FIELDS, cell_rows
 
     rows = [row for result in results for row in cell_rows(as_result(result))]
     frame = pandas.DataFrame.from_records(rows, columns=list(CELL_FIELDS))

@@ -37,9 +37,9 @@ from . import __version__
 from . import template as T
 from .errors import GxllmError, InputError
 from .findings import Finding
-from .run.journal import Entry, Journal, carry_of, entry, report_id
 from .llm.request import PROMPT_VERSION
 from .result_json import finding_json, from_json
+from .run.journal import Entry, Journal, carry_of, entry, report_id
 from .run.results_io import json_text, write_outputs
 from .tables.validate import check_cross_year
 
@@ -102,8 +102,8 @@ def _extract_file(job: tuple[str, str, str | None, str, str | None]) -> tuple[st
     failed record. The entry is made here, in the worker, to keep the writer's work small; for a
     report the rules leave to the LLM it carries the rule reading, for `_with_llm` to continue."""
     source, path, sha256, llm, encoding = job
-    from .pipeline import complete, read_rules, unreadable_result
     from .load import load, read_input
+    from .pipeline import complete, read_rules, unreadable_result
 
     reading = None
     try:
@@ -449,11 +449,11 @@ class Plan:
 def plan_batch(inputs: Iterable[str], options: BatchOptions, settings: LLMSettings | None = None) -> Plan:
     """What `run_batch` would do: inputs, what is already done, which reports and tables would
     need the LLM, and the worst-case tokens and cost of asking. Nothing is fetched, written or paid."""
-    from .pipeline import extract_bytes
     from .llm.client import ResponseCache, TableReader
     from .llm.request import LLMAnswer
     from .load import read_input
     from .load.pdf import image_only_pages
+    from .pipeline import extract_bytes
     from .settings import load_settings
 
     settings = load_settings() if settings is None else settings

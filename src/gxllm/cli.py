@@ -114,8 +114,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _extract_all(paths: list[str], args: argparse.Namespace, output: "_Output", llm: str, reader) -> int:
-    from .pipeline import extract_bytes, unreadable_input
     from .load import read_input
+    from .pipeline import extract_bytes, unreadable_input
 
     worst = EXIT_OK
     try:
@@ -246,8 +246,8 @@ def cmd_review(args: argparse.Namespace) -> int:
       gxllm extract report.pdf -o report.json && gxllm review report.json -o review.html
     """
     from .result_json import from_json
-    from .run.results_io import load_results, write_atomic
     from .review.conflicts import review, summary, to_csv, to_markdown
+    from .run.results_io import load_results, write_atomic
 
     fmt = args.format or REVIEW_FORMATS.get(os.path.splitext(args.output or "")[1].lower(), "html")
     results = [from_json(r) for r in load_results(args.input).results]

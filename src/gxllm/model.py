@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import template as T
-from .template import CellRef
 from .findings import Finding
+from .template import CellRef
 
 Value = int | float | None
 

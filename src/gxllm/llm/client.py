@@ -25,8 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from .. import template as T
-from .request import PROMPT_VERSION, LLMAnswer, messages, response_model, values_of
 from ..settings import LOCAL, LLMSettings, default_cache_dir
+from .request import PROMPT_VERSION, LLMAnswer, messages, response_model, values_of
 
 _LAST_REPLY_CHARS = 2000  # of the last invalid reply, kept for the review report
 

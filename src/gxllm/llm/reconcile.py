@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from .. import template as T
 from ..findings import Finding, finding
-from ..template import CellRef
 from ..tables.validate import Values, holding_identities, number, validate
+from ..template import CellRef
 
 
 @dataclass

@@ -27,8 +27,8 @@ import pypdfium2.raw as pdfium_c
 
 from gxllm.document import Cell, Line, OcrRead
 from gxllm.errors import InputError, NoTextLayerError
-from gxllm.tables.layout import NUMBER, is_footer
 from gxllm.load.grid import TOLERANCE, Glyph, Grid, Rule, boundaries, find_grids
+from gxllm.tables.layout import NUMBER, is_footer
 
 _MARGIN = 0.1  # fraction of the page height at top and bottom where running headers live
 _QUARTER = math.pi / 2

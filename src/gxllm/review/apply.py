@@ -25,8 +25,8 @@ from ..errors import GxllmError
 from ..findings import UNREAD
 from ..model import VALUE_KINDS, CellRef, Provenance, Result
 from ..result_json import as_result, from_json, parse_cell
-from .conflicts import CONFLICT_FIELDS, report_id_of
 from ..tables.validate import number, validate
+from .conflicts import CONFLICT_FIELDS, report_id_of
 
 REQUIRED = ("report_id", "cell", "resolved_value")
 BLANK_WORDS = ("blank", "空", "空白")  # a resolved value meaning "the source cell is blank"

@@ -25,13 +25,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from html import escape
 
-from . import printed
 from .. import template as T
-from ..tables.normalize import needs_simplification, normalize_text
 from ..model import VALUE_KINDS, CellRef, Provenance, ReportInfo, TableReading
 from ..result_json import line_range, page_range
-from .conflicts import KIND_LABELS, Conflict, ReportReview, summary, template_of
+from ..tables.normalize import needs_simplification, normalize_text
 from ..tables.validate import number
+from . import printed
+from .conflicts import KIND_LABELS, Conflict, ReportReview, summary, template_of
 
 STATUS_LABELS = {"ok": "通过 ok", "review": "待复核 review", "failed": "失败 failed"}
 

@@ -27,7 +27,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from .. import template as T
