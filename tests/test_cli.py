@@ -3,8 +3,11 @@
 import csv
 import io
 import json
+import os
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -79,6 +82,20 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, content, message):
     path.write_bytes(content)
     code, out, err = run(capsys, "extract", path)
     assert (code, out, err) == (2, "", message.format(path=path) + "\n")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_output_to_a_pipe_is_written_in_place_not_replaced(capsys, tmp_path):
+    # As -o /dev/null: the whole JSON is written atomically only into a regular file.
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    read: list[str] = []
+    reader = threading.Thread(target=lambda: read.append(pipe.read_text(encoding="utf-8")), daemon=True)
+    reader.start()
+    code, _, _ = run(capsys, "extract", OK, "-o", pipe)
+    reader.join(timeout=30)
+    assert code == 0 and stat.S_ISFIFO(os.stat(pipe).st_mode)
+    assert json.loads(read[0])["status"] == "ok"
 
 
 def test_missing_file_and_unknown_encoding(capsys, tmp_path):

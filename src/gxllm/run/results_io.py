@@ -138,9 +138,19 @@ def refresh_summary(out: Path, results: list[dict]) -> dict:
 @contextmanager
 def atomic_file(path: Path) -> Iterator[TextIO]:
     """A text file written whole, then renamed into place: a reader never sees half of it. It
-    gets the permissions a new file would get (not the private ones of a temporary file)."""
+    gets the permissions a new file would get (not the private ones of a temporary file). A path
+    that is not a regular file (`-o /dev/null`, a pipe) is written as it is."""
+    import stat
     import tempfile  # with shutil and random: not needed by a run that writes to stdout
 
+    try:
+        special = not stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        special = False
+    if special:  # /dev/null or a named pipe: written in place, since a rename would replace it
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        return
     folder = path.resolve().parent
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, delete=False, newline="") as tmp:
         try:
