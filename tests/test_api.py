@@ -1,7 +1,6 @@
 """The Python API: every docstring example runs, from the repository root (its paths are the fixtures')."""
 
 import doctest
-import os
 from pathlib import Path
 
 import pytest
@@ -14,9 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("module", [gxllm.api, gxllm.batch], ids=lambda m: m.__name__)
-def test_docstring_examples_run(module, monkeypatch):
+def test_docstring_examples_run(module, monkeypatch, tmp_path):
     monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("GXLLM_CONFIG", os.devnull)  # no user config: the examples run rules only
+    monkeypatch.setenv("GXLLM_CONFIG", str(tmp_path / "none.toml"))  # no user config: rules only
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert failures == 0
     assert tried > 0
