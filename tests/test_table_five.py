@@ -69,6 +69,22 @@ def test_fifth_table_is_located_read_and_verified(heading):
     report_model(WITH_FEES).model_validate(result)
 
 
+def test_fifth_table_flattened_into_one_line_is_cut_at_its_own_labels():
+    printed = "五、政府信息公开收费情况\n收费项目 | 收费次数 | 收费金额\n复制费 | 3 | 12.5\n邮寄费 | 2 | 8\n合计 | 5 | 20.5\n"
+    text = report_text("五、政府信息公开收费情况").replace(printed, "五、政府信息公开收费情况收费项目收费次数收费金额复制费312.5邮寄费28合计520.5\n")
+    result = extract(text)
+
+    assert result["status"] == "ok", result["findings"]
+    assert result["fees"] == {
+        "copying": {"times": 3, "amount": 12.5},
+        "postage": {"times": 2, "amount": 8},
+        "total": {"times": 5, "amount": 20.5},
+    }
+    (split,) = [f for f in result["findings"] if f["kind"] == "digits_split"]
+    assert split["table"] == "fees" and split["rows"] == ["copying", "postage", "total"]
+    assert result["provenance"]["fees"]["cells"]["copying.amount"]["split"] is True
+
+
 def test_fifth_table_is_absent_where_not_printed():
     result = extract(render_pipe_rows(REPORT))
     assert result["status"] == "ok"

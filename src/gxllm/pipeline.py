@@ -157,7 +157,7 @@ def read_rules(doc: Document, template: T.Template = T.NATIONAL) -> RuleReading:
 
 def _read_rules(doc: Document, template: T.Template) -> RuleReading:
     printed = doc
-    doc, lines, tokens = read_lines(doc)
+    doc, lines, tokens = read_lines(doc, template)
     year = find_year(lines)
     results, spans, variant = _parse_all(tokens, "\n".join(lines), year, template)
     tables = {}

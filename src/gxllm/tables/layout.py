@@ -95,26 +95,49 @@ RUN = re.compile(r"-?\d(?:[\d.,]*\d)?(?:[ \t]*-?\d(?:[\d.,]*\d)?)*")
 # Where a new piece of running text begins: a section or row numbering (三、 (一) 2.), the end
 # of a table's title, the end of a sentence.
 _NUMBERING = r"[一二三四五六七八九十]+、|\([一二三四五六七八九十]+\)|\d[.、](?=[^\d\s]|$)"
-_PIECE_START = re.compile(
-    rf"(?={_NUMBERING})|(?<=。)|" + "|".join(f"(?<={re.escape(t.title)})" for t in T.TABLES)
-)
-# A flattened line holds a row label with digits glued straight after it.
-_ANCHORS = "|".join(sorted({r.anchor for t in T.TABLES for s in T.shapes_of(t.key) for r in s.rows}))
-# (Not a count in a sentence: 规章1件, 行政复议351件.)
-_LABEL_GLUED_TO_DIGITS = re.compile(
-    rf"(?:{_ANCHORS})(?:[^\d\s。]*[\u3400-\u9fff)\"])?\d+(?:[.,]\d+)*(?![\d.,]|\s*[件条个次人项余多名份家])"
-)
+
+
+class Cutter:
+    """How one template's tables are cut out of running text: where a piece begins (a numbering,
+    the end of one of its tables' titles, the end of a sentence), and the row labels that, glued
+    to digits, tell a flattened table (not a count in a sentence: 规章1件, 行政复议351件). It
+    also keeps the lines already read with it (`tables.locate.read_lines`)."""
+
+    __slots__ = ("piece_start", "label_glued", "reads")
+
+    def __init__(self, template: T.Template):
+        titles = "|".join(f"(?<={re.escape(t.title)})" for t in template.tables)
+        self.piece_start = re.compile(rf"(?={_NUMBERING})|(?<=。)|{titles}")
+        anchors = "|".join(sorted({r.anchor for t in template.tables for s in t.shapes for r in s.rows}))
+        self.label_glued = re.compile(
+            rf"(?:{anchors})(?:[^\d\s。]*[\u3400-\u9fff)\"])?\d+(?:[.,]\d+)*(?![\d.,]|\s*[件条个次人项余多名份家])"
+        )
+        # Distinct loaded lines read with this template, per (繁→简, after a flattened line).
+        self.reads: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
+
+
+_CUTTERS: dict[int, tuple[T.Template, Cutter]] = {}
+
+
+def cutter(template: T.Template) -> Cutter:
+    """The template's cutter, made once (looked up by identity: hashing a template is not cheap)."""
+    kept = _CUTTERS.get(id(template))
+    if kept is None or kept[0] is not template:
+        kept = _CUTTERS[id(template)] = (template, Cutter(template))
+    return kept[1]
+
+
 _SPACE_IN_LABEL = re.compile(r"(?<=[^\d\s])\s+(?=[^\d\s])")
 # The next line of a flattened table wrapped at the margin need not hold a row label.
 _TEXT_GLUED_TO_DIGITS = re.compile(r"[\u3400-\u9fff)\"]\d|\d[\u3400-\u9fff(]")
 
 
-def _segments(text: str) -> list[str]:
-    cuts = sorted({m.start() for m in _PIECE_START.finditer(text)} | {0, len(text)})
+def _segments(text: str, cut: Cutter) -> list[str]:
+    cuts = sorted({m.start() for m in cut.piece_start.finditer(text)} | {0, len(text)})
     return [text[a:b] for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]
 
 
-def flattened_pieces(text: str, continued: bool = False) -> list[str] | None:
+def flattened_pieces(text: str, continued: bool = False, template: T.Template = T.NATIONAL) -> list[str] | None:
     """The pieces of a line holding a flattened table, in order; None for any other line.
     `continued`: the line before was one (a paragraph wrapped at the margin), so text glued to
     digits is enough.
@@ -123,8 +146,12 @@ def flattened_pieces(text: str, continued: bool = False) -> list[str] | None:
     row's digits (`00000002.其他法律…`) belongs to the label: a number never ends in `.` or `、`
     followed by text.
     """
-    segments = _segments(text)
-    glued = _TEXT_GLUED_TO_DIGITS if continued else _LABEL_GLUED_TO_DIGITS
+    return _flattened(text, continued, cutter(template))
+
+
+def _flattened(text: str, continued: bool, cut: Cutter) -> list[str] | None:
+    segments = _segments(text, cut)
+    glued = _TEXT_GLUED_TO_DIGITS if continued else cut.label_glued
     if not any("。" not in s and glued.search(_SPACE_IN_LABEL.sub("", s)) for s in segments):
         return None
     pieces: list[str] = []
@@ -142,22 +169,22 @@ def flattened_pieces(text: str, continued: bool = False) -> list[str] | None:
     return [p.strip() for p in pieces if p.strip()]
 
 
-def _pieces_of(text: str, continued: bool) -> tuple[str, ...] | None:
+def _pieces_of(text: str, continued: bool, cut: Cutter) -> tuple[str, ...] | None:
     # most lines have no text glued to a digit at all: only those can hold a flattened table
     if not _TEXT_GLUED_TO_DIGITS.search(text):
         return None
-    pieces = flattened_pieces(text, continued)
+    pieces = _flattened(text, continued, cut)
     return None if pieces is None else tuple(pieces)
 
 
-def line_pieces(cells: tuple[Cell, ...], continued: bool) -> tuple[tuple[tuple[Cell, ...], int | None], ...]:
+def line_pieces(cells: tuple[Cell, ...], continued: bool, cut: Cutter) -> tuple[tuple[tuple[Cell, ...], int | None], ...]:
     """A normalised line's cells once split, as (cells, part) pairs: one pair (part None) for an
     ordinary line, one per piece for a line holding a flattened table (`continued`: the line
     before was one). A line that is still one unpositioned cell (a text line or an HTML
     paragraph) is split into its cells; the cells of an HTML grid (they carry their grid
     column) are cells already."""
     one = len(cells) == 1
-    pieces = _pieces_of(cells[0].text if one else " ".join(c.text for c in cells), continued)
+    pieces = _pieces_of(cells[0].text if one else " ".join(c.text for c in cells), continued, cut)
     if pieces is not None:
         return tuple(((Cell(piece),), part) for part, piece in enumerate(pieces))
     if one and cells[0].pos is None:

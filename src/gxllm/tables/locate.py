@@ -14,7 +14,7 @@ from typing import Literal, NamedTuple
 
 from .. import template as T
 from ..document import Cell, Document, Line
-from .layout import NUMBER, RUN, line_pieces
+from .layout import NUMBER, RUN, Cutter, cutter, line_pieces
 from .normalize import is_traditional, normalize_text, squeeze, traditional_count
 
 BLANK = re.compile(r"^(?:|-+|—+|/|\\|无|空)$")  # printed for "nothing": null, never 0
@@ -93,30 +93,30 @@ class Lines(NamedTuple):
 
 
 # Loaded lines repeat within a report (`0 |`, `|||`) and across reports (labels, headers): each
-# distinct one is read once. One cache per (繁→简, after a flattened line), keyed by the line's
-# text where it is one unpositioned cell (a text line: a str keeps the cache small for the
-# garbage collector), else by its cells.
-_READS: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
+# distinct one is read once per template (`Cutter.reads`). One cache per (繁→简, after a
+# flattened line), keyed by the line's text where it is one unpositioned cell (a text line: a
+# str keeps the cache small for the garbage collector), else by its cells.
 _READS_LIMIT = 1 << 13  # distinct lines kept; then the caches start again (a batch's memory stays flat)
 # The tokens those lines hold, each kept once: `0` at the same place, labels, the same flags.
 _PROTOS: dict[_Proto, _Proto] = {}
 _new = tuple.__new__  # a NamedTuple built from a tuple, without its Python-level __new__
 
 
-def read_lines(doc: Document) -> Lines:
+def read_lines(doc: Document, template: T.Template = T.NATIONAL) -> Lines:
     """Normalise every cell, split every line into its cells, cut a line holding a flattened
     table into its pieces, and tokenise: in one pass, each distinct line read once. 繁→简 is
     decided once for the whole document: a traditional one is read again, simplified. `doc` is as
-    loaded (no line has pieces yet)."""
-    if sum(map(len, _READS)) > _READS_LIMIT:
-        for cache in (*_READS, _PROTOS):
+    loaded (no line has pieces yet); a flattened table is cut at `template`'s titles and labels."""
+    cut = cutter(template)
+    if sum(map(len, cut.reads)) > _READS_LIMIT:
+        for cache in (*cut.reads, _PROTOS):
             cache.clear()
-    read = _read_lines(doc, False)
-    return _read_lines(doc, True)[0] if is_traditional(read[1], read[2]) else read[0]
+    read = _read_lines(doc, False, cut)
+    return _read_lines(doc, True, cut)[0] if is_traditional(read[1], read[2]) else read[0]
 
 
-def _read_lines(doc: Document, simplify: bool) -> tuple[Lines, int, int]:
-    ordinary, after_flattened = _READS[2:] if simplify else _READS[:2]
+def _read_lines(doc: Document, simplify: bool, cut: Cutter) -> tuple[Lines, int, int]:
+    ordinary, after_flattened = cut.reads[2:] if simplify else cut.reads[:2]
     lines: list[Line] = []
     squeezed: list[str] = []
     tokens: list[Token] = []
@@ -128,7 +128,7 @@ def _read_lines(doc: Document, simplify: bool) -> tuple[Lines, int, int]:
         cache = after_flattened if continued else ordinary
         read = cache.get(key)
         if read is None:
-            read = cache[key] = _read(cells, simplify, continued)
+            read = cache[key] = _read(cells, simplify, continued, cut)
         pieces, continued, line_hits, line_length = read
         hits += line_hits
         length += line_length
@@ -140,12 +140,12 @@ def _read_lines(doc: Document, simplify: bool) -> tuple[Lines, int, int]:
     return Lines(Document(doc.source, tuple(lines), doc.ocr), squeezed, tokens), hits, length
 
 
-def _read(cells: tuple[Cell, ...], simplify: bool, continued: bool) -> _Read:
+def _read(cells: tuple[Cell, ...], simplify: bool, continued: bool, cut: Cutter) -> _Read:
     texts = [c.text for c in cells]
     normalised = [normalize_text(text, simplify=simplify) for text in texts]
     if any(new is not old for new, old in zip(normalised, texts)):
         cells = tuple([_new(Cell, (text, c.pos)) for text, c in zip(normalised, cells)])
-    pieces = line_pieces(cells, continued)
+    pieces = line_pieces(cells, continued, cut)
     read = tuple([(cells, part, "".join([w for c in cells for w in c.text.split()]), _tokens(cells, part)) for cells, part in pieces])
     hits = sum(map(traditional_count, texts)) if not all(map(str.isascii, texts)) else 0
     return read, pieces[0][1] is not None, hits, sum(map(len, texts))
