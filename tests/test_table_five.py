@@ -27,6 +27,11 @@ FEES = T.Table(
 )  # fmt: skip
 WITH_FEES = dataclasses.replace(T.NATIONAL, tables=T.NATIONAL.tables + (FEES,))
 
+FEES_READ = {
+    "copying": {"times": 3, "amount": 12.5},
+    "postage": {"times": 2, "amount": 8},
+    "total": {"times": 5, "amount": 20.5},
+}
 REPORT = sample_report(3)
 LATER = "五、存在的主要问题"
 
@@ -53,11 +58,7 @@ def test_fifth_table_is_located_read_and_verified(heading):
     result = extract(text)
 
     assert result["status"] == "ok", result["findings"]
-    assert result["fees"] == {
-        "copying": {"times": 3, "amount": 12.5},
-        "postage": {"times": 2, "amount": 8},
-        "total": {"times": 5, "amount": 20.5},
-    }
+    assert result["fees"] == FEES_READ
     fees_start = line_of(text, heading)
     assert result["provenance"]["fees"]["lines"] == f"{fees_start}-{line_of(text, '合计')}"
     # 表四 ends where 表五 begins, and reads as it does without 表五.
@@ -75,11 +76,7 @@ def test_fifth_table_flattened_into_one_line_is_cut_at_its_own_labels():
     result = extract(text)
 
     assert result["status"] == "ok", result["findings"]
-    assert result["fees"] == {
-        "copying": {"times": 3, "amount": 12.5},
-        "postage": {"times": 2, "amount": 8},
-        "total": {"times": 5, "amount": 20.5},
-    }
+    assert result["fees"] == FEES_READ
     (split,) = [f for f in result["findings"] if f["kind"] == "digits_split"]
     assert split["table"] == "fees" and split["rows"] == ["copying", "postage", "total"]
     assert result["provenance"]["fees"]["cells"]["copying.amount"]["split"] is True
