@@ -435,4 +435,5 @@ def extract_bytes(
     template: T.Template = T.NATIONAL,
 ) -> dict:
     """Extract one report from its bytes. Raises `InputError` for input that is not a report."""
-    return extract_document(load(data, name, encoding), llm=llm, reader=reader, template=template)
+    with _collector_paused():  # its loaded lines too
+        return extract_document(load(data, name, encoding), llm=llm, reader=reader, template=template)

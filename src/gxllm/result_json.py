@@ -153,9 +153,10 @@ def _table_provenance(reading: TableReading) -> dict:
         out["lines"] = line_range(reading.lines)
     if reading.pages is not None:
         out["pages"] = page_range(reading.pages)
-    out["cells"] = {_row_column(ref): provenance_json(cell) for ref, cell in reading.cells.items()}
+    keys = _KEYS  # every cell of every report: its key joined once, looked up here without a call
+    out["cells"] = {keys.get(ref) or _row_column(ref): provenance_json(cell) for ref, cell in reading.cells.items()}
     if reading.text is not None:
-        out["text"] = [[number, text] for number, text in reading.text]
+        out["text"] = list(map(list, reading.text))  # [number, text]
     return out
 
 

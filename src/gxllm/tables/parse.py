@@ -76,7 +76,10 @@ def _groups(tokens: list[Token], start: int, end: int) -> list[tuple[int, list[T
 
 
 def _blank_only(group: list[Token]) -> bool:
-    return all(t.value is None and not t.garbled and not t.glued for t in group)
+    for t in group:  # a loop, not all() over a generator: asked of every group of every table
+        if t.value is not None or t.garbled or t.glued:
+            return False
+    return True
 
 
 def _garbled(group: list[Token]) -> str | None:
@@ -224,8 +227,9 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
         cell
         for r in shape.rows
         if r.key in assigned
-        for c, cell in zip(shape.columns_of(r), shape.refs[r.key])
-        if result.values[r.key][c.key] is None and cell not in unread
+        for read in (result.values[r.key],)
+        for cell in shape.refs[r.key]
+        if read[cell.column] is None and cell not in unread
     ]
     _note_blanks(result, blanks)
     return result
