@@ -360,10 +360,6 @@ class Table:
         """Its shape where the table itself does not tell: the first of the variant."""
         return next((s for s in self.shapes if s.variant == variant), self.shapes[0])
 
-    def shape_in(self, text: str, variant: str | None) -> Shape:
-        """Its shape, read from its label text where it can be, else the variant's default."""
-        return (self.detect(text) if self.detect else None) or self.default_shape(variant)
-
 
 # The sections after the tables (五、存在的主要问题…, 六、其他需要报告的事项) end 表四.
 LATER_SECTIONS = r"^(?:[五六七八]、|\([五六七八]\))|存在的主要问题|其他需要报告|改进情况"
@@ -386,7 +382,6 @@ TABLES = (
         (REVIEWS_SHAPE,), header=r"^行政复议", ends=LATER_SECTIONS, read="one_row", printed="one_row",
     ),
 )
-TABLE_BY_KEY = {t.key: t for t in TABLES}
 
 # Citations of the 通知 that tell the template when no table says it.
 TEMPLATE_CITATIONS: dict[str, str] = {"2021": r"2021\D{0,3}30号", "2019": r"2019\D{0,3}60号"}
@@ -394,8 +389,6 @@ TEMPLATE_CITATIONS: dict[str, str] = {"2021": r"2021\D{0,3}30号", "2019": r"201
 
 # --- identities -----------------------------------------------------------------------------
 
-SUM_IDENTITIES = APPLICATIONS_IDENTITIES + REVIEWS_IDENTITIES
-IDENTITY_BY_ID = {i.id: i for i in SUM_IDENTITIES}
 COUNTS_IDENTITY = "counts"
 
 
