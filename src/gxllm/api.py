@@ -96,8 +96,8 @@ def to_frame(results: Iterable[Result | dict]) -> pandas.DataFrame:
         from .errors import GxllmError
 
         raise GxllmError("gxllm.to_frame needs pandas: pip install 'gxllm[frame]'") from None
+    from .output import CELL_FIELDS, cell_rows
     from .result_json import as_result
-    from .run.journal import CELL_FIELDS, cell_rows
 
     rows = [row for result in results for row in cell_rows(as_result(result))]
     frame = pandas.DataFrame.from_records(rows, columns=list(CELL_FIELDS))

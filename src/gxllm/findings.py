@@ -29,6 +29,7 @@ class Kind:
         return f"{self.label} {self.key}"
 
 
+_ABSENT = {"": "{number} {title} not found in the report; its cells are null"}  # a required table or an optional one
 KINDS = {
     k.key: k
     for k in (
@@ -46,10 +47,8 @@ KINDS = {
              messages={"": "{number} row 「{label}」 not found in the table"}),
         Kind("unassigned", True, "无法对应到行", asks_llm=True,
              messages={"": "{number}: values not under any row label: {seen}"}),
-        Kind("absent", True, "未找到该表",
-             messages={"": "{number} {title} not found in the report; its cells are null"}),
-        Kind("absent_optional", False, "未找到表二",
-             messages={"": "{number} {title} not found in the report; its cells are null"}),
+        Kind("absent", True, "未找到该表", messages=_ABSENT),
+        Kind("absent_optional", False, "未找到可选的表", messages=_ABSENT),  # 表二: reports may write prose instead
         Kind("blank", False, "空白单元格",
              messages={"": "{count} cell(s) printed blank (kept as null)"}),
         Kind("disagreement", True, "两种读法不一致",

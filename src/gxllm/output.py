@@ -72,6 +72,23 @@ def cell_records(result: Result) -> Iterator[CellRecord]:
                                  (where.source if where else None) or reading.method, ref in flagged)  # fmt: skip
 
 
+# The long form of a batch (cells.csv, the journal's `cells` table, `gxllm.to_frame`).
+CELL_FIELDS = (
+    "report_id", "source", "agency", "year", "template", "table", "row", "column", "row_label", "column_label",
+    "value", "provenance", "flagged",
+)  # fmt: skip
+
+
+def cell_rows(result: Result) -> list[tuple]:
+    """A result's rows in CELL_FIELDS order: cells.csv, the journal's `cells` table, `to_frame`."""
+    rid, source, meta = result.report_id, result.source_name, result.report
+    return [
+        (rid, source, meta.agency, meta.year, meta.template, r.cell.table, r.cell.row, r.cell.column, r.row_label,
+         r.column_label, r.value, r.provenance, int(r.flagged))
+        for r in cell_records(result)
+    ]  # fmt: skip
+
+
 def cells(result: dict) -> Iterator[dict]:
     """The records of `--format csv` (CSV_FIELDS) of a result in JSON."""
     typed = from_json(result)

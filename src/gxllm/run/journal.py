@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from .. import template as T
 from ..model import Result, report_id  # noqa: F401  (report_id: where batch and tests find it)
-from ..output import cell_records
+from ..output import cell_rows
 from ..result_json import finding_paths, from_json
 from ..tables.validate import Carry
 
@@ -62,26 +62,10 @@ CREATE TABLE IF NOT EXISTS fetches (url TEXT PRIMARY KEY, path TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS spend (at REAL NOT NULL, cost REAL NOT NULL, tokens INTEGER NOT NULL);
 """
 
-CELL_FIELDS = (
-    "report_id", "source", "agency", "year", "template", "table", "row", "column", "row_label", "column_label",
-    "value", "provenance", "flagged",
-)  # fmt: skip
-
-
 CELL_COLUMNS = (
     "report_id", "source", "agency", "year", "template", "tbl", "row_key", "column_key", "row_label",
     "column_label", "value", "provenance", "flagged",
 )  # fmt: skip: the `cells` table's names for CELL_FIELDS
-
-
-def cell_rows(result: Result) -> list[tuple]:
-    """A result's rows of the `cells` table (CELL_COLUMNS) and of cells.csv (CELL_FIELDS)."""
-    rid, source, meta = result.report_id, result.source_name, result.report
-    return [
-        (rid, source, meta.agency, meta.year, meta.template, r.cell.table, r.cell.row, r.cell.column, r.row_label,
-         r.column_label, r.value, r.provenance, int(r.flagged))
-        for r in cell_records(result)
-    ]  # fmt: skip
 
 
 @dataclass

@@ -108,7 +108,7 @@ def write_outputs(out: Path, journal: Journal, summary_json: str) -> None:
     """results.jsonl, cells.csv and summary.json of a run folder, from its journal in source order."""
     import csv  # not needed by `gxllm extract -o out.json`, which writes through this module
 
-    from .journal import CELL_FIELDS
+    from ..output import CELL_FIELDS
 
     with atomic_file(out / "results.jsonl") as handle:
         handle.writelines(journal.result_lines())
