@@ -22,6 +22,7 @@ from gxllm import template as T
 from gxllm.batch import BatchOptions, Progress, Summary, cross_year, plan_batch, run_batch
 from gxllm.cli import main
 from gxllm.settings import load_settings
+from gxllm.tables.validate import Carry, agency_key, check_carry, check_cross_year
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GARBLED = FIXTURES / "llm" / "units-in-cells.txt"
@@ -216,6 +217,29 @@ def test_cross_year_pairs_only_consecutive_years_of_the_same_agency():
 
     results = [result("a", "甲县人民政府", 2022, 5, 0), result("b", "甲县政府", 2024, 0, 9), result("c", "乙县人民政府", 2023, 1, 7)]
     assert cross_year(results) == {}  # 2022 → 2024 is not consecutive; 乙县 is another agency
+
+
+def test_cross_year_finds_the_same_pairs_as_comparing_every_pair():
+    """Names are the same agency when equal, or both ≥ 4 characters and one ends with the other."""
+
+    def same_agency(a: str, b: str) -> bool:
+        return a == b or (min(len(a), len(b)) >= 4 and (a.endswith(b) or b.endswith(a)))
+
+    draw = random.Random(7)
+    carries = [
+        Carry(f"r{n}", f"r{n}", "".join(draw.choices("甲乙市县政府", k=draw.randint(1, 6))), draw.choice((2022, 2023, 2024)),
+              {("applications", "carried_forward", "total"): draw.randint(0, 2), ("applications", "carried_over", "total"): draw.randint(0, 2)})
+        for n in range(300)
+    ]  # fmt: skip
+    expected: dict[str, list] = {}
+    years = dict.fromkeys(carry.year for carry in carries)  # in the order first seen, as the findings are
+    for later in (carry for year in years for carry in carries if carry.year == year):
+        for earlier in carries:
+            if earlier.year == later.year - 1 and same_agency(agency_key(later.agency), agency_key(earlier.agency)):
+                for rid, findings in check_carry(earlier, later, T.CARRY_IDENTITIES).items():
+                    expected.setdefault(rid, []).extend(findings)
+    found = check_cross_year(carries)
+    assert found == expected and len(found) > 50
 
 
 def llm_settings(fake: FakeOpenAI) -> list[str]:
