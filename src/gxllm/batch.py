@@ -186,7 +186,7 @@ def run_batch(
             reader = _budgeted_reader(stack, options, settings, journal)
             counts = run(work, options, journal, reader, on_progress)
         mismatches = apply_cross_year(journal)
-        summary = summarise(journal.each_result(), journal.duplicates(), counts, options, settings.prices[2], mismatches)
+        summary = summarise(journal, counts, options, settings.prices[2], mismatches)
         write_outputs(options.out, journal, summary.to_json())
     finally:
         journal.close()
@@ -370,15 +370,14 @@ def apply_cross_year(journal: Journal) -> int:
 # --- outputs ------------------------------------------------------------------------------------
 
 
-def summarise(results: Iterable[dict], duplicates: list[dict], counts: dict, options: BatchOptions, currency: str,
-              mismatches: int) -> Summary:  # fmt: skip
-    """The summary, in one pass over the results (the journal's `each_result`: none kept)."""
-    statuses: Counter[str] = Counter()
+def summarise(journal: Journal, counts: dict, options: BatchOptions, currency: str, mismatches: int) -> Summary:
+    """The summary, from the journal: statuses counted in SQL, and only the results that asked
+    the LLM (or were refused it) read, for their calls."""
+    statuses = journal.status_counts()
     totals: Counter[str] = Counter()
     costs: list[float] = []  # summed at the end, as before, to the same last digit
     refused = []
-    for r in results:
-        statuses[r["status"]] += 1
+    for r in journal.results_with_llm():
         for c in (r.get("llm") or {}).get("calls", []):
             totals["llm_calls"] += not c.get("cached") and not c.get("budget")
             totals["llm_cached"] += bool(c.get("cached"))
@@ -392,7 +391,7 @@ def summarise(results: Iterable[dict], duplicates: list[dict], counts: dict, opt
         out=options.out,
         inputs=counts["inputs"],
         reports=statuses.total(),
-        duplicates=duplicates,
+        duplicates=journal.duplicates(),
         status=dict(sorted(statuses.items())),
         processed_this_run=counts["processed"],
         already_done=counts["skipped"],

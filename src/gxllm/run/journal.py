@@ -22,6 +22,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -232,6 +233,18 @@ class Journal:
     def each_result(self) -> Iterator[dict]:
         """The stored results one at a time, in source order: a run's memory does not grow with it."""
         for text in self.result_lines():
+            yield json.loads(text)
+
+    def status_counts(self) -> Counter[str]:
+        return Counter(dict(self.db.execute("SELECT status, COUNT(*) FROM reports GROUP BY status")))
+
+    def results_with_llm(self) -> Iterator[dict]:
+        """The stored results that asked the LLM or were refused it for the budget, in source order."""
+        rows = self.db.execute(
+            "SELECT result FROM reports WHERE id IN (SELECT report_id FROM llm_calls) "
+            "OR id IN (SELECT report_id FROM findings WHERE kind = 'budget') ORDER BY source"
+        )
+        for (text,) in rows:
             yield json.loads(text)
 
     def result(self, rid: str) -> dict:
