@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from . import template as T
@@ -87,6 +87,13 @@ def cell_rows(result: Result) -> list[tuple]:
          r.column_label, r.value, r.provenance, int(r.flagged))
         for r in cell_records(result)
     ]  # fmt: skip
+
+
+def csv_lines(rows: Iterable[tuple]) -> str:
+    """Rows as the lines of cells.csv (None written as an empty field)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
 
 
 def cells(result: dict) -> Iterator[dict]:

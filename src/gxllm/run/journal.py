@@ -9,6 +9,7 @@ tables are meant to be opened with any SQLite tool as well:
 
     reports(id, source, sha256, pipeline, status, agency, year, template, result, finished)
     cells(report_id, source, agency, year, template, tbl, row_key, column_key, row_label, column_label, value, provenance, flagged)
+    cell_lines(report_id, csv)     the same cells as the lines of cells.csv, zlib-compressed
     findings(report_id, kind, identity, cells, message)
     llm_calls(report_id, tbl, model, mode, input_tokens, output_tokens, cost, cached, attempts, seconds, error)
     duplicates(source, same_as, sha256)   an input with the same content as the report `same_as`
@@ -22,6 +23,7 @@ import json
 import sqlite3
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from .. import template as T
 from ..model import Result, report_id  # noqa: F401  (report_id: where batch and tests find it)
-from ..output import cell_rows
+from ..output import cell_rows, csv_lines
 from ..result_json import finding_paths, from_json
 from ..tables.validate import Carry
 
@@ -50,6 +52,7 @@ CREATE TABLE IF NOT EXISTS cells (
     provenance TEXT, flagged INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cells_report ON cells(report_id);
+CREATE TABLE IF NOT EXISTS cell_lines (report_id TEXT PRIMARY KEY, csv BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS findings (
     report_id TEXT NOT NULL, kind TEXT NOT NULL, identity TEXT, cells TEXT, message TEXT NOT NULL
 );
@@ -63,6 +66,7 @@ CREATE TABLE IF NOT EXISTS fetches (url TEXT PRIMARY KEY, path TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS spend (at REAL NOT NULL, cost REAL NOT NULL, tokens INTEGER NOT NULL);
 """
 
+CHILDREN = ("cells", "cell_lines", "findings", "llm_calls")  # the tables of a report's rows, by report_id
 CELL_COLUMNS = (
     "report_id", "source", "agency", "year", "template", "tbl", "row_key", "column_key", "row_label",
     "column_label", "value", "provenance", "flagged",
@@ -72,8 +76,7 @@ CELL_COLUMNS = (
 @dataclass
 class Entry:
     """A finished report as the journal stores it. Built where the report was extracted (in a
-    worker process for the rule path), so that the one writer only inserts: passing the JSON
-    text and the rows costs far less than passing, then dumping, the result itself."""
+    worker process for the rule path), so that storing it only inserts."""
 
     report_id: str
     status: str
@@ -82,6 +85,9 @@ class Entry:
     template: str | None
     result: str  # the result as JSON
     cells: list[tuple]
+    # The cells' lines of cells.csv, compressed: made here, so that writing cells.csv at the end
+    # of a run is a concatenation, not a query and CSV formatting of every cell of the run.
+    cell_lines: bytes
     findings: list[tuple]
     calls: list[tuple]
     llm_calls: int  # calls made (not cached, not refused for the budget), for the progress bar
@@ -103,9 +109,10 @@ def entry(result: Result | dict, reading: RuleReading | None = None) -> Entry:
     rid = result.report_id
     meta = result.report
     calls = result.llm.calls if result.llm else []
+    cells = cell_rows(result)
     return Entry(
         rid, result.status, meta.agency, meta.year, meta.template,
-        json.dumps(result.to_json(), ensure_ascii=False), cell_rows(result),
+        json.dumps(result.to_json(), ensure_ascii=False), cells, _compressed(csv_lines(cells)),
         [(rid, f.kind, f.identity, json.dumps(finding_paths(f)), f.message) for f in result.findings],
         [
             (rid, c.get("table"), c.get("model"), c.get("mode"), c.get("input_tokens"), c.get("output_tokens"),
@@ -115,6 +122,10 @@ def entry(result: Result | dict, reading: RuleReading | None = None) -> Entry:
         sum(not c.get("cached") and not c.get("budget") for c in calls), sum(c.get("cost", 0.0) for c in calls),
         (result.source or {}).get("ocr_pages", 0), reading,
     )  # fmt: skip
+
+
+def _compressed(text: str) -> bytes:
+    return zlib.compress(text.encode("utf-8"), 1)  # level 1: ~12× smaller, at a fifth of level 6's time
 
 
 def _carried_rows(identities: Iterable[T.CarryIdentity]) -> set[tuple[str, str]]:
@@ -168,7 +179,7 @@ class Journal:
     def _forget(self, where: str, params: tuple) -> None:
         """Delete the reports that match `where`, with their cells, findings and LLM calls."""
         ids = [(rid,) for (rid,) in self.db.execute(f"SELECT id FROM reports WHERE {where}", params)]
-        for table in ("cells", "findings", "llm_calls"):
+        for table in CHILDREN:
             self.db.executemany(f"DELETE FROM {table} WHERE report_id = ?", ids)
         self.db.executemany("DELETE FROM reports WHERE id = ?", ids)
 
@@ -198,6 +209,7 @@ class Journal:
 
     def _children(self, done: Entry) -> None:
         self.db.executemany("INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", done.cells)
+        self.db.execute("INSERT INTO cell_lines VALUES (?, ?)", (done.report_id, done.cell_lines))
         self.db.executemany("INSERT INTO findings VALUES (?, ?, ?, ?, ?)", done.findings)
         self.db.executemany("INSERT INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", done.calls)
 
@@ -210,7 +222,7 @@ class Journal:
                 done = entry(result)
                 self.db.execute("UPDATE reports SET status = ?, result = ? WHERE id = ?",
                                 (done.status, done.result, done.report_id))  # fmt: skip
-                for table in ("cells", "findings", "llm_calls"):
+                for table in CHILDREN:
                     self.db.execute(f"DELETE FROM {table} WHERE report_id = ?", (done.report_id,))
                 self._children(done)
 
@@ -219,12 +231,17 @@ class Journal:
         for (text,) in self.db.execute("SELECT result FROM reports ORDER BY source"):
             yield text + "\n"
 
-    def cell_rows(self) -> Iterator[tuple]:
-        """Every cell in source order, then in template order, NULL as '' (cells.csv)."""
-        columns = ", ".join(f"COALESCE(c.{name}, '')" for name in CELL_COLUMNS)
-        yield from self.db.execute(
-            f"SELECT {columns} FROM cells c JOIN reports r ON r.id = c.report_id ORDER BY r.source, c.rowid"
+    def cell_lines(self) -> Iterator[str]:
+        """Every cell as a line of cells.csv, in source order, then in template order."""
+        rows = self.db.execute(
+            "SELECT r.id, l.csv FROM reports r LEFT JOIN cell_lines l ON l.report_id = r.id ORDER BY r.source"
         )
+        for rid, lines in rows:
+            if lines is not None:
+                yield zlib.decompress(lines).decode("utf-8")
+            else:  # stored by a gxllm before cell_lines
+                columns = ", ".join(CELL_COLUMNS)
+                yield csv_lines(self.db.execute(f"SELECT {columns} FROM cells WHERE report_id = ? ORDER BY rowid", (rid,)))
 
     def results(self) -> list[dict]:
         """Every stored result, in source order (so outputs do not depend on the order of work)."""

@@ -106,16 +106,13 @@ def json_text(value: object) -> str:
 
 def write_outputs(out: Path, journal: Journal, summary_json: str) -> None:
     """results.jsonl, cells.csv and summary.json of a run folder, from its journal in source order."""
-    import csv  # not needed by `gxllm extract -o out.json`, which writes through this module
-
-    from ..output import CELL_FIELDS
+    from ..output import CELL_FIELDS, csv_lines
 
     with atomic_file(out / "results.jsonl") as handle:
         handle.writelines(journal.result_lines())
     with atomic_file(out / "cells.csv") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(CELL_FIELDS)
-        writer.writerows(journal.cell_rows())
+        handle.write(csv_lines([CELL_FIELDS]))
+        handle.writelines(journal.cell_lines())
     write_atomic(out / "summary.json", summary_json)
 
 
