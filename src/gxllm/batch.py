@@ -6,9 +6,9 @@ LLM budget.
     summary.status      # reports by status, e.g. {"ok": 118, "review": 2}; run1/ holds the dataset
 
 The CPU-bound rule path runs in worker processes; reports the rules leave to the LLM go to a
-bounded pool of threads, each call reserved against the budget first. The main process is the
-only writer of the journal (journal.py): each finished report is one transaction, so a killed
-run resumes where it stopped and never pays twice (LLM answers are also cached on disk). The
+bounded pool of threads, each call reserved against the budget first. Each finished report is
+one transaction of the journal (journal.py), stored by the worker that read it (by the main
+process after the LLM), so a killed run resumes where it stopped and never pays twice (LLM answers are also cached on disk). The
 outputs (results.jsonl, cells.csv, summary.json) are rewritten from the journal in source order
 at the end, so a resumed run ends with the same files as an uninterrupted one. Inputs with the same
 content are one report: which input keeps it is decided from the input list before any work
@@ -96,11 +96,29 @@ class Progress:
 
 # --- the rule path, in worker processes ---------------------------------------------------------
 
+_worker_journal: Journal | None = None  # a worker process's own connection to the run's journal
 
-def _extract_file(job: tuple[str, str, str | None, str, str | None]) -> tuple[str, Entry]:
+
+def _open_worker_journal(path: Path) -> None:
+    """Pool initializer: each worker stores what it finished itself, so that the journal's
+    inserts (a row per cell) run on every core instead of queueing in the main process."""
+    global _worker_journal
+    _worker_journal = Journal(path)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A report a worker extracted and stored: what the progress bar counts of it."""
+
+    status: str
+    ocr_pages: int
+
+
+def _extract_file(job: tuple[str, str, str | None, str, str | None]) -> tuple[str, Entry | Stored]:
     """(source, journal entry) of one file with the rules only; an unreadable input gives its
-    failed record. The entry is made here, in the worker, to keep the writer's work small; for a
-    report the rules leave to the LLM it carries the rule reading, for `_with_llm` to continue."""
+    failed record. The entry is made here, in the worker, to keep the main process's work small;
+    for a report the rules leave to the LLM it carries the rule reading, for `_with_llm` to
+    continue. A worker with its own journal stores every other report and sends back `Stored`."""
     source, path, sha256, llm, encoding = job
     from .load import load, read_input
     from .pipeline import complete, read_rules, unreadable_result
@@ -113,7 +131,11 @@ def _extract_file(job: tuple[str, str, str | None, str, str | None]) -> tuple[st
     except InputError as error:
         result = unreadable_result(source, str(error), error.kind)
     result.report_id = report_id(source, sha256)
-    return source, entry(result, reading if reading is not None and reading.asks_llm(llm) else None)
+    done = entry(result, reading if reading is not None and reading.asks_llm(llm) else None)
+    if _worker_journal is None or done.needs_llm:
+        return source, done
+    _worker_journal.record(source, sha256, PIPELINE, done)
+    return source, Stored(done.status, done.ocr_pages)
 
 
 # --- the whole batch ----------------------------------------------------------------------------
@@ -260,16 +282,16 @@ def run(work: list[Work], options: BatchOptions, journal: Journal, reader,
     pending = [w for w in kept if not journal.done(w.source, w.sha256, PIPELINE)]
     progress.already_done, progress.duplicates = len(kept) - len(pending), len(work) - len(kept)
     show(progress)
-    finished: queue.Queue[tuple[str, Entry]] = queue.Queue()
+    finished: queue.Queue[tuple[str, Entry | Stored]] = queue.Queue()
 
-    def record(source: str, done: Entry) -> None:
-        item = by_source[source]
-        journal.record(source, item.sha256, PIPELINE, done)
+    def record(source: str, done: Entry | Stored) -> None:
+        if isinstance(done, Entry):
+            journal.record(source, by_source[source].sha256, PIPELINE, done)
+            progress.llm_calls += done.llm_calls
+            progress.cost += done.cost
         progress.done += 1
         progress.review += done.status == "review"
         progress.failed += done.status == "failed"
-        progress.llm_calls += done.llm_calls
-        progress.cost += done.cost
         progress.ocr_pages += done.ocr_pages
         show(progress)
 
@@ -291,8 +313,8 @@ def run(work: list[Work], options: BatchOptions, journal: Journal, reader,
     jobs = [(w.source, w.path, w.sha256, options.llm, options.encoding) for w in pending if w.error is None]
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as llm_pool:
         llm_jobs = []
-        for source, done in _rules(jobs, options.workers):
-            if reader is not None and done.needs_llm:
+        for source, done in _rules(jobs, options.workers, journal.path):
+            if reader is not None and isinstance(done, Entry) and done.needs_llm:
                 llm_jobs.append(llm_pool.submit(_with_llm, by_source[source], done, options, reader, finished))
             else:
                 finished.put((source, done))
@@ -307,12 +329,13 @@ def run(work: list[Work], options: BatchOptions, journal: Journal, reader,
             "seconds": time.monotonic() - started}  # fmt: skip
 
 
-def _rules(jobs: list[tuple], workers: int | None) -> Iterable[tuple[str, Entry]]:
+def _rules(jobs: list[tuple], workers: int | None, journal: Path) -> Iterable[tuple[str, Entry | Stored]]:
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(jobs) < 4:
         yield from map(_extract_file, jobs)
         return
-    with get_context("fork" if os.name == "posix" else "spawn").Pool(workers) as pool:
+    context = get_context("fork" if os.name == "posix" else "spawn")
+    with context.Pool(workers, initializer=_open_worker_journal, initargs=(journal,)) as pool:
         yield from pool.imap_unordered(_extract_file, jobs, chunksize=16)
 
 
