@@ -226,22 +226,23 @@ class Journal:
                     self.db.execute(f"DELETE FROM {table} WHERE report_id = ?", (done.report_id,))
                 self._children(done)
 
-    def result_lines(self) -> Iterator[str]:
-        """The stored results as JSON lines, in source order (results.jsonl)."""
-        for (text,) in self.db.execute("SELECT result FROM reports ORDER BY source"):
-            yield text + "\n"
+    def result_lines(self) -> Iterator[bytes]:
+        """The stored results as JSON lines in UTF-8, in source order (results.jsonl)."""
+        for (text,) in self.db.execute("SELECT CAST(result AS BLOB) FROM reports ORDER BY source"):
+            yield text + b"\n"
 
-    def cell_lines(self) -> Iterator[str]:
-        """Every cell as a line of cells.csv, in source order, then in template order."""
+    def cell_lines(self) -> Iterator[bytes]:
+        """Every cell as a line of cells.csv in UTF-8, in source order, then in template order."""
         rows = self.db.execute(
             "SELECT r.id, l.csv FROM reports r LEFT JOIN cell_lines l ON l.report_id = r.id ORDER BY r.source"
         )
         for rid, lines in rows:
             if lines is not None:
-                yield zlib.decompress(lines).decode("utf-8")
+                yield zlib.decompress(lines)
             else:  # stored by a gxllm before cell_lines
                 columns = ", ".join(CELL_COLUMNS)
-                yield csv_lines(self.db.execute(f"SELECT {columns} FROM cells WHERE report_id = ? ORDER BY rowid", (rid,)))
+                cells = self.db.execute(f"SELECT {columns} FROM cells WHERE report_id = ? ORDER BY rowid", (rid,))
+                yield csv_lines(cells).encode("utf-8")
 
     def results(self) -> list[dict]:
         """Every stored result, in source order (so outputs do not depend on the order of work)."""

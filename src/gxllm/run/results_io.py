@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TextIO
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from ..errors import InputError
 
@@ -111,7 +111,7 @@ def write_outputs(out: Path, journal: Journal, summary_json: str) -> None:
     with atomic_file(out / "results.jsonl") as handle:
         handle.writelines(journal.result_lines())
     with atomic_file(out / "cells.csv") as handle:
-        handle.write(csv_lines([CELL_FIELDS]))
+        handle.write(csv_lines([CELL_FIELDS]).encode("utf-8"))
         handle.writelines(journal.cell_lines())
     write_atomic(out / "summary.json", summary_json)
 
@@ -133,8 +133,8 @@ def refresh_summary(out: Path, results: list[dict]) -> dict:
 
 
 @contextmanager
-def atomic_file(path: Path) -> Iterator[TextIO]:
-    """A text file written whole, then renamed into place: a reader never sees half of it. It
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file written whole (bytes: UTF-8 is the caller's), then renamed into place: a reader never sees half of it. It
     gets the permissions a new file would get (not the private ones of a temporary file). A path
     that is not a regular file (`-o /dev/null`, a pipe) is written as it is."""
     import stat
@@ -145,11 +145,11 @@ def atomic_file(path: Path) -> Iterator[TextIO]:
     except FileNotFoundError:
         special = False
     if special:  # /dev/null or a named pipe: written in place, since a rename would replace it
-        with open(path, "w", encoding="utf-8", newline="") as handle:
+        with open(path, "wb") as handle:
             yield handle
         return
     folder = path.resolve().parent
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, delete=False, newline="") as tmp:
+    with tempfile.NamedTemporaryFile("wb", dir=folder, delete=False) as tmp:
         try:
             yield tmp
         except BaseException:
@@ -164,4 +164,4 @@ def atomic_file(path: Path) -> Iterator[TextIO]:
 
 def write_atomic(path: Path, text: str) -> None:
     with atomic_file(path) as handle:
-        handle.write(text)
+        handle.write(text.encode("utf-8"))
