@@ -123,7 +123,7 @@ def _list_entries(path: str) -> list[tuple[int, str]] | None:
     rather than read as a report.
     """
     suffix = os.path.splitext(path)[1].lower()
-    if suffix not in LIST_SUFFIXES:
+    if suffix not in LIST_SUFFIXES or (suffix == ".txt" and _opens_like_a_report(path)):
         return None
     text = _read_text(path)
     if text is None:
@@ -136,16 +136,47 @@ def _list_entries(path: str) -> list[tuple[int, str]] | None:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        if suffix == ".txt" and not (
-            is_url(line)
-            or line.lower().endswith(REPORT_SUFFIXES + LIST_SUFFIXES)
-            or os.path.exists(os.path.join(base, os.path.expanduser(line)))
-        ):
+        if suffix == ".txt" and not _names_an_input(line, base):
             return None
         entries.append((number, line))
     if suffix == ".txt" and not entries:
         return None  # an empty .txt is an (empty) report: load says so
     return entries
+
+
+def _opens_like_a_report(path: str) -> bool:
+    """Whether a .txt's first line already says it is a report (most are, in a folder of them),
+    read from its first 4 KB instead of the whole file: words that are no path, URL or file name."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head:
+        return False  # decided on the whole file
+    whole_lines = head[: head.rfind(b"\n") + 1]  # b"\n" is never inside a UTF-8 or GBK character
+    for encoding in ("utf-8-sig", "gb18030"):  # as `_read_text` decodes the whole file
+        try:
+            text = whole_lines.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        return False
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            return not _names_an_input(line, os.path.dirname(path))
+    return False
+
+
+def _names_an_input(line: str, base: str) -> bool:
+    """A line of a list file: a URL, a report or list file name, or an existing path."""
+    return (
+        is_url(line)
+        or line.lower().endswith(REPORT_SUFFIXES + LIST_SUFFIXES)
+        or os.path.exists(os.path.join(base, os.path.expanduser(line)))
+    )
 
 
 def _read_text(path: str) -> str | None:
