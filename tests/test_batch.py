@@ -104,6 +104,21 @@ def test_run_batch_is_the_batch_command_as_a_call(tmp_path, capsys):
     assert (code, out) == (0, plan.to_json())
 
 
+@pytest.mark.parametrize("gold", sorted((FIXTURES / "reports").glob("*/gold.json")), ids=lambda p: p.parent.name)
+def test_a_reports_cells_csv_lines_are_what_csv_writes(gold):
+    from gxllm.output import cell_rows, csv_lines, report_csv_lines
+    from gxllm.result_json import from_json
+
+    result = json.loads(gold.read_text("utf-8"))
+    result["report"]["agency"] = 'A "quoted", agency'  # fields csv must quote
+    result["report_id"], result["source"] = "id", {"name": "reports/a,b.txt"}
+    typed = from_json(result)
+    typed.tables["applications"].values["new_received"]["total"] = 1.5
+    typed.tables["applications"].values["new_received"]["natural_person"] = None
+    rows = cell_rows(typed)
+    assert report_csv_lines(rows) == csv_lines(rows) and '"A ""quoted"", agency"' in csv_lines(rows)
+
+
 def _cells(result: dict):
     from gxllm.output import cells
 

