@@ -141,6 +141,31 @@ def split_row(
             ]
         return options_at[key]
 
+    # A total printed last, over parts that are counts (T3-row), is one of the numbers that end
+    # the row (`finals`: value, start). While every identity must hold, a branch is cut unless
+    # for one of them what the parts still lack is ≥ 0 and no more than the digits before its
+    # start read as one number (pieces of a digit string never add up to more); the last part
+    # must be exactly those digits. This only cuts branches that would find nothing.
+    last_sum = next(
+        ((a, b) for total, (a, b) in totals_after if total == width - 1 and all(kinds[c] == "count" for c in range(a, width))),
+        None,
+    )
+    finals: list[tuple[int, int]] = []
+    if last_sum is not None:
+        finals = [(v, q) for q in range(len(text)) for v, end in numbers_at(q, "count") if end == len(text)]
+        finals += [(0, len(text))] + ([(0, len(text) - 1)] if text.endswith(_BLANK) else [])  # printed blank
+    digit_text = "".join(ch for ch in text if ch.isdigit())
+    digits_before = [digits_after[0] - d for d in digits_after]  # digits in text[:i]
+
+    def reachable(at: int, parts: Value, last_part: bool) -> bool:
+        """Whether the parts, adding up to `parts` so far, can still end in one of `finals`."""
+        for total, start in finals:
+            if start >= at and total >= parts:
+                digits = int(digit_text[digits_before[at] : digits_before[start]] or 0)
+                if total - parts == digits if last_part else total - parts <= digits:
+                    return True
+        return False
+
     total_steps = 0
     for allowed in range(len(instances) + 1):
         steps = 0
@@ -190,6 +215,10 @@ def split_row(
                     partial = int(sums[min(cell, b)] - sums[min(cell, a)])
                     if cell <= total and partial and len(str(partial)) > digits_after[at]:
                         return True  # (a zero total may be printed as nothing)
+            if allowed == 0 and last_sum is not None and cell < width - 1:
+                a, b = last_sum
+                if not reachable(at, sums[min(cell, b)] - sums[min(cell, a)], cell == b - 1 == width - 2):
+                    return True
             if at < len(text) and text[at] == _BLANK:
                 options: list[tuple[Value, int, int]] = [(None, at + 1, 0)]
             else:
