@@ -157,6 +157,25 @@ def split_row(
     digit_text = "".join(ch for ch in text if ch.isdigit())
     digits_before = [digits_after[0] - d for d in digits_after]  # digits in text[:i]
 
+    # The other totals right after their parts (T4-total): the last part, whatever digits it
+    # takes from here, must leave a number equal to the parts' sum (or a blank when it is 0).
+    last_parts = {
+        total - 1: a
+        for total, (a, b) in totals_after
+        if b == total < width - 1 and all(kinds[c] == "count" for c in range(a, total + 1))
+    }
+
+    def total_follows(at: int, parts: Value) -> bool:
+        start = digits_before[at]
+        for q in range(at, len(text) + 1):
+            taken = digits_before[q] - start
+            if taken > _INTEGER_DIGITS["count"]:
+                return False
+            total = parts + int(digit_text[start : start + taken] or 0)
+            if total == 0 or any(v == total for v, _ in numbers_at(q, "count")):
+                return True
+        return False
+
     def reachable(at: int, parts: Value, last_part: bool) -> bool:
         """Whether the parts, adding up to `parts` so far, can still end in one of `finals`."""
         for total, start in finals:
@@ -219,6 +238,8 @@ def split_row(
                 a, b = last_sum
                 if not reachable(at, sums[min(cell, b)] - sums[min(cell, a)], cell == b - 1 == width - 2):
                     return True
+            if allowed == 0 and cell in last_parts and not total_follows(at, sums[cell] - sums[last_parts[cell]]):
+                return True
             if at < len(text) and text[at] == _BLANK:
                 options: list[tuple[Value, int, int]] = [(None, at + 1, 0)]
             else:
