@@ -8,9 +8,10 @@ LLM budget.
 The CPU-bound rule path runs in worker processes; reports the rules leave to the LLM go to a
 bounded pool of threads, each call reserved against the budget first. Each finished report is
 one transaction of the journal (journal.py), stored by the worker that read it (by the main
-process after the LLM), so a killed run resumes where it stopped and never pays twice (LLM answers are also cached on disk). The
-outputs (results.jsonl, cells.csv, summary.json) are rewritten from the journal in source order
-at the end, so a resumed run ends with the same files as an uninterrupted one. Inputs with the same
+process after the LLM), so a killed run resumes where it stopped and never pays twice (LLM
+answers are also cached on disk). The outputs (results.jsonl, cells.csv, summary.json) are
+rewritten from the journal in source order at the end, so a resumed run ends with the same
+files as an uninterrupted one. Inputs with the same
 content are one report: which input keeps it is decided from the input list before any work
 (the first in source order), never by which worker finished first.
 
