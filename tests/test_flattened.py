@@ -138,6 +138,18 @@ def test_a_pathological_run_ends_in_bounded_steps_and_is_left_unread():
     assert split.unique is None and split.steps <= BUDGET * 4
 
 
+def test_a_total_printed_last_or_after_its_parts_cuts_the_search_short():
+    # 35,030 and 14,450 steps before a branch was cut once no number ending the row (or following
+    # a group's last part) could still be the parts' total
+    split = split_row(["1591929272415273"], COUNTS, T3_ROW)
+    assert split.candidates == [(159, 19, 29, 27, 24, 15, 273)] and split.steps <= 4100
+    t4 = T.REVIEWS_SHAPE
+    cells = {(r.key, c.key): n for n, (r, c) in enumerate(t4.cell_paths())}
+    groups = [T.SumInstance(i.identity, i.where, tuple(cells[c] for c in i.lhs), tuple(cells[c] for c in i.rhs)) for i in T.sum_instances(t4)]
+    split = split_row(["0 144947110 2838573415759024083"], ["count"] * 15, groups)
+    assert split.candidates == [(0, 14, 49, 47, 110, 28, 38, 57, 34, 157, 59, 0, 24, 0, 83)] and split.steps <= 2500
+
+
 # --- the family, from consistent sample reports -----------------------------------------------
 
 SAMPLES = {
