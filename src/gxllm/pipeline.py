@@ -338,9 +338,8 @@ def _ocr_findings(
     # On a scan an empty cell is more likely a number the OCR missed than one printed blank.
     empty = {
         cell
-        for row, column in shape.cell_paths()
-        if values[row.key][column.key] is None
-        and ((cell := CellRef(shape.table, row.key, column.key)) not in reads or reads[cell].confidence == 0.0)
+        for cell in shape.cells
+        if values[cell.row][cell.column] is None and (cell not in reads or reads[cell].confidence == 0.0)
     }
     confidence.update((cell, 0.0) for cell in empty)
     if not confidence:
@@ -383,9 +382,9 @@ def _reading(table: _Table, rules: RuleReading, by_number: dict[int, Line]) -> T
     doc, span = rules.doc, rules.spans[key]
     reading = TableReading(key, result.shape, table.values)
     cells: dict[CellRef, Provenance] = {}
-    for ref, number in result.lines.items():
-        line = by_number[number]
-        cells[ref] = Provenance(number, line.page, line.table)
+    for ref, line_number in result.lines.items():
+        line = by_number[line_number]
+        cells[ref] = Provenance(line_number, line.page, line.table)
     for ref in result.split:  # decided by the identities, not by printed boundaries
         cell = cells.setdefault(ref, Provenance())
         cell.source, cell.split = "rules", True

@@ -113,6 +113,11 @@ class Shape:
         return {r.key: tuple(CellRef(self.table, r.key, c.key) for c in self.columns_of(r)) for r in self.rows}
 
     @cached_property
+    def cells(self) -> tuple[CellRef, ...]:
+        """Every cell, in `cell_paths` order."""
+        return tuple(cell for row in self.rows for cell in self.refs[row.key])
+
+    @cached_property
     def _column_keys(self) -> dict[str, tuple[str, ...]]:
         return {r.key: tuple(c.key for c in self.columns_of(r)) for r in self.rows}
 

@@ -37,8 +37,7 @@ def reconcile(
     sources: dict[CellRef, str] = {}
     findings: list[Finding] = []
     from_llm = []
-    for row, column in shape.cell_paths():
-        cell = CellRef(table, row.key, column.key)
+    for (row, column), cell in zip(shape.cell_paths(), shape.cells):
         ours, theirs = rules[row.key][column.key], llm[row.key][column.key]
         if cell in refused:
             continue

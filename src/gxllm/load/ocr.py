@@ -77,7 +77,7 @@ class Scanner:
 
     def prepare(self, page: pdfium.PdfPage) -> tuple[object, tuple[list, list], float]:
         """(deskewed grey image, (horizontal, vertical) rules in points, skew) of a page: cheap."""
-        cv2, np = self._cv2, self._np
+        np = self._np
         bitmap = page.render(scale=SCALE)
         pixels = bitmap.to_numpy()
         if pixels.ndim == 3:

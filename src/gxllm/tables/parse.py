@@ -175,9 +175,9 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
     for row in shape.rows:
         columns = shape.columns_of(row)
         refs = shape.refs[row.key]
-        paths = list(refs)
+        cells = list(refs)
         if row.key not in row_starts:
-            result.findings.append(finding("missing", paths, number=spec.number, label=row.label))
+            result.findings.append(finding("missing", cells, number=spec.number, label=row.label))
             continue
         group = assigned.get(row.key)
         if row.key in glued_rows:
@@ -186,27 +186,27 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
             label = tokens[row_starts[row.key]].text
             glued = re.search(r"\d{4,}", label)
             if glued:
-                result.findings.append(finding("unreadable", paths, variant="glued", label=row.label, run=glued.group()))
+                result.findings.append(finding("unreadable", cells, variant="glued", label=row.label, run=glued.group()))
             else:
-                result.findings.append(finding("unreadable", paths, variant="empty", label=row.label))
+                result.findings.append(finding("unreadable", cells, variant="empty", label=row.label))
             continue
         garbled = _garbled(group)
         placed = None if garbled else _align(group, len(columns), full_rows if not row.columns else [])
         if garbled:
-            result.findings.append(finding("unreadable", paths, variant="garbled", label=row.label, texts=garbled))
+            result.findings.append(finding("unreadable", cells, variant="garbled", label=row.label, texts=garbled))
             continue
         if placed is None:
             result.findings.append(
-                finding("unreadable", paths, variant="unaligned", label=row.label, count=len(group), seen=_describe(group),
+                finding("unreadable", cells, variant="unaligned", label=row.label, count=len(group), seen=_describe(group),
                         width=len(columns))  # fmt: skip
             )
             continue
         read = result.values[row.key]
-        for column, token, path in zip(columns, placed, refs):
+        for column, token, cell in zip(columns, placed, refs):
             if token is not None:
                 read[column.key] = token.value
-                result.lines[path] = token.line
-                result.positions[path] = token.pos
+                result.lines[cell] = token.line
+                result.positions[cell] = token.pos
                 unit = column.unit_key and (token.unit or _header_unit(text, column.label))
                 if unit:
                     result.extras.setdefault(row.key, {})[column.unit_key] = unit
@@ -304,13 +304,13 @@ def _run_text(pieces: list[str | None]) -> str:
 
 def _fill(result: TableResult, cells: list[tuple[T.Row, T.Column]], values: Candidate, line: int) -> list[CellRef]:
     """Put the one surviving split into the table; its cells."""
-    paths = [CellRef(result.key, r.key, c.key) for r, c in cells]
-    for (row, column), path, value in zip(cells, paths, values):
+    refs = [CellRef(result.key, r.key, c.key) for r, c in cells]
+    for (row, column), ref, value in zip(cells, refs, values):
         result.values[row.key][column.key] = value
         if value is not None:
-            result.lines[path] = line
-    result.split.update(paths)
-    return paths
+            result.lines[ref] = line
+    result.split.update(refs)
+    return refs
 
 
 def _read_glued(result: TableResult, glued: dict[str, list[Token]], title: str) -> None:
@@ -398,27 +398,26 @@ def _read_glued_row(result: TableResult, groups: list[list[Token]], title: str) 
     if split.unique is None:
         run = _run_text(pieces)
         message, details = _unsplit(title, run, split, len(cells), [])
-        paths = [CellRef(shape.table, r.key, c.key) for r, c in cells]
-        result.findings.append(Finding("unreadable", paths, message, details=details))
+        result.findings.append(Finding("unreadable", list(shape.cells), message, details=details))
         result.findings += _printed_errors(shape, instances, split, title, run)
         return
-    paths = _fill(result, cells, split.unique, next(t.line for g in groups for t in g if t.glued))
+    refs = _fill(result, cells, split.unique, next(t.line for g in groups for t in g if t.glued))
     kept = ", ".join(dict.fromkeys(i.identity for i in instances))
     result.findings.append(
-        finding("digits_split", paths, variant="one_row", number=title, count=len(cells), kept=kept,
+        finding("digits_split", refs, variant="one_row", number=title, count=len(cells), kept=kept,
                 details={"table": shape.table, "rows": [r.key for r in shape.rows]})  # fmt: skip
     )
-    _note_blanks(result, [p for p, v in zip(paths, split.unique) if v is None])
+    _note_blanks(result, [ref for ref, v in zip(refs, split.unique) if v is None])
 
 
 def parse_one_row(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Region) -> TableResult:
     """A table printed as one row of every cell under a long header (表四: 15 numbers, sometimes
     three rows of five)."""
     result = TableResult(shape.table, shape, shape.empty_values())
-    paths = [c for r in shape.rows for c in shape.refs[r.key]]
+    cells = list(shape.cells)
     located = [(start, g) for start, g in _groups(tokens, region.start, region.end) if not _blank_only(g)]
     groups = [g for _, g in located]
-    width = len(paths)
+    width = len(cells)
     if any(t.glued for g in groups for t in g):
         # The numbers follow the header: digits before its last word are the heading's (年度).
         header = re.compile("|".join([c.label for c in shape.columns] + [r.anchor for r in shape.rows]))
@@ -434,14 +433,14 @@ def parse_one_row(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Re
         values = [t for g in groups for t in g]
     if values is None:
         seen = "; ".join(_describe(g) for g in groups) or "none"
-        result.findings.append(finding("unreadable", paths, variant="one_row", number=spec.number, width=width, seen=seen))
+        result.findings.append(finding("unreadable", cells, variant="one_row", number=spec.number, width=width, seen=seen))
         return result
-    for (row, column), path, token in zip(shape.cell_paths(), paths, values):
+    for (row, column), cell, token in zip(shape.cell_paths(), cells, values):
         if token is not None:
             result.values[row.key][column.key] = token.value
-            result.lines[path] = token.line
-            result.positions[path] = token.pos
-    _note_blanks(result, [p for p, t in zip(paths, values) if t is None or t.value is None])
+            result.lines[cell] = token.line
+            result.positions[cell] = token.pos
+    _note_blanks(result, [cell for cell, t in zip(cells, values) if t is None or t.value is None])
     return result
 
 
