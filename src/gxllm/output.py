@@ -126,9 +126,7 @@ def cells(result: dict) -> Iterator[dict]:
 
 
 def csv_header() -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(CSV_FIELDS)
-    return buffer.getvalue()
+    return csv_lines([CSV_FIELDS])
 
 
 def to_csv_rows(result: dict) -> str:

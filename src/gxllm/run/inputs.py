@@ -152,18 +152,10 @@ def _opens_like_a_report(path: str) -> bool:
             head = f.read(4096)
     except OSError:
         return False
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return False  # decided on the whole file
-    whole_lines = head[: head.rfind(b"\n") + 1]  # b"\n" is never inside a UTF-8 or GBK character
-    for encoding in ("utf-8-sig", "gb18030"):  # as `_read_text` decodes the whole file
-        try:
-            text = whole_lines.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        return False
-    for line in text.splitlines():
+    text = _decoded(head[: head.rfind(b"\n") + 1])  # b"\n" is never inside a UTF-8 or GBK character
+    for line in (text or "").splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             return not _names_an_input(line, os.path.dirname(path))
@@ -186,8 +178,11 @@ def _read_text(path: str) -> str | None:
             data = f.read(MAX_BYTES + 1)
     except OSError:
         return None
-    if len(data) > MAX_BYTES:
-        return None
+    return None if len(data) > MAX_BYTES else _decoded(data)
+
+
+def _decoded(data: bytes) -> str | None:
+    """A list file's bytes as text: by its BOM, else UTF-8, else GB18030; None for binary."""
     for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
                           (codecs.BOM_UTF16_BE, "utf-16")):  # fmt: skip
         if data.startswith(bom):
