@@ -104,8 +104,18 @@ class Shape:
         column_spec = next((c for c in self.columns_of(row_spec) if c.key == column), None) if row_spec else None
         return (row_spec, column_spec) if column_spec else None
 
-    def cell_paths(self) -> list[tuple[Row, Column]]:
-        return [(r, c) for r in self.rows for c in self.columns_of(r)]
+    def cell_paths(self) -> tuple[tuple[Row, Column], ...]:
+        return self._cell_paths
+
+    @cached_property
+    def _cell_paths(self) -> tuple[tuple[Row, Column], ...]:
+        return tuple((r, c) for r in self.rows for c in self.columns_of(r))
+
+    @cached_property
+    def sum_instances(self) -> tuple[SumInstance, ...]:
+        """Every instance of the table's sum identities in this shape (`sum_instances`), made
+        once: a shape is hashed field by field, too slow for a cache asked by every table read."""
+        return _sum_instances(self)
 
     @cached_property
     def refs(self) -> dict[str, tuple[CellRef, ...]]:
@@ -455,9 +465,12 @@ def _instance(table: str, identity: str, where: str, lhs: list, rhs: list) -> Su
     return SumInstance(identity, where, tuple(lhs), tuple(rhs), tuple(CellRef(table, r, c) for r, c in lhs + rhs))
 
 
-@lru_cache(maxsize=None)
 def sum_instances(shape: Shape) -> tuple[SumInstance, ...]:
     """Every instance of the table's sum identities in this shape: per row or per column."""
+    return shape.sum_instances
+
+
+def _sum_instances(shape: Shape) -> tuple[SumInstance, ...]:
     row_keys = [r.key for r in shape.rows]
     column_keys = [c.key for c in shape.columns]
     out = []

@@ -28,15 +28,15 @@ class Token(NamedTuple):  # a NamedTuple: tens of thousands per report are built
     value: int | float | None  # value tokens: the number, None when printed blank
     unit: str | None  # 元 / 万元 when glued to the number
     pos: float | None
-    line: int
     first_in_line: bool
     values_in_line: int
-    garbled: bool = False  # text printed among a row's numbers: a cell that is not a number
-    part: int | None = None  # the piece of a line holding a flattened table (Line.part)
-    glued: bool = False  # a run of digits from a flattened table: its cell boundaries are not printed
+    garbled: bool  # text printed among a row's numbers: a cell that is not a number
+    part: int | None  # the piece of a line holding a flattened table (Line.part)
+    glued: bool  # a run of digits from a flattened table: its cell boundaries are not printed
     # A sentence, not a label. Pieces of a flattened table are cut at sentence ends: only a
     # sentence is prose there. (A field, not a property: locating and parsing ask it of every token.)
-    prose: bool = False
+    prose: bool
+    line: int  # last: a line's tokens are read once, and each occurrence only adds its number
 
     @property
     def place(self) -> tuple[int, int]:
@@ -60,28 +60,30 @@ _GLUED_DIGITS = re.compile(r"0\d+|\d{10,}")
 
 
 @lru_cache(maxsize=1 << 16)  # cells repeat: 0, labels, headers
-def _classify(text: str) -> tuple[str, int | float | None, str | None, str]:
-    """(kind, number, unit, shown) of a cell: a number, a blank (printed or empty), glued digits,
-    or text; `shown` is what the token keeps (text squeezed, a value as printed)."""
+def _classify(text: str) -> tuple[str, str, int | float | None, str | None]:
+    """(kind, shown, number, unit) of a cell, a token's first fields: a number, a blank (printed
+    or empty), glued digits ("run"), or text; `shown` is what the token keeps (text squeezed, a
+    value as printed)."""
     if text.isdecimal():  # digits only (most cells): a count, or counts glued together
-        return ("run", None, None, text) if len(text) >= 10 or (text[0] == "0" and len(text) > 1) else ("value", int(text), None, text)
+        return ("run", text, None, None) if len(text) >= 10 or (text[0] == "0" and len(text) > 1) else ("value", text, int(text), None)
     if (text.startswith("0") or len(text) >= 10) and _GLUED_DIGITS.fullmatch(text):
-        return "run", None, None, text
+        return "run", text, None, None
     if NUMBER.match(text):
-        return ("value", *parse_number(text), text)
+        return ("value", text, *parse_number(text))
     squeezed = squeeze(text)
     if BLANK.match(text) or not squeezed:
-        return "value", None, None, text
-    return "text", None, None, squeezed
+        return "value", text, None, None
+    return "text", squeezed, None, None
 
 
 # --- one pass over the lines: normalise, split and tokenise each line once ----------------------
 
-# A token without its line number: the fields before `line`, and those after it.
-_Proto = tuple[tuple, tuple]
-# A loaded line read: each line it becomes (cells, part, squeezed text, tokens); whether it held a
-# flattened table (the next line may continue it); its traditional characters and its length.
-_Read = tuple[tuple[tuple[tuple[Cell, ...], int | None, str, tuple[_Proto, ...]], ...], bool, int, int]
+# A token without its line number (its last field).
+_Proto = tuple
+# A loaded line read: the lines it becomes, as (cells, part) (several for a flattened table);
+# their squeezed texts; the tokens they hold; whether it held a flattened table (the next line
+# may continue it); its traditional characters and its length.
+_Read = tuple[tuple[tuple[tuple[Cell, ...], int | None], ...], tuple[str, ...], tuple[_Proto, ...], bool, int, int]
 
 
 class Lines(NamedTuple):
@@ -97,8 +99,6 @@ class Lines(NamedTuple):
 # flattened line), keyed by the line's text where it is one unpositioned cell (a text line: a
 # str keeps the cache small for the garbage collector), else by its cells.
 _READS_LIMIT = 1 << 13  # distinct lines kept; then the caches start again (a batch's memory stays flat)
-# The tokens those lines hold, each kept once: `0` at the same place, labels, the same flags.
-_PROTOS: dict[_Proto, _Proto] = {}
 _new = tuple.__new__  # a NamedTuple built from a tuple, without its Python-level __new__
 
 
@@ -109,7 +109,7 @@ def read_lines(doc: Document, template: T.Template = T.NATIONAL) -> Lines:
     loaded (no line has pieces yet); a flattened table is cut at `template`'s titles and labels."""
     cut = cutter(template)
     if sum(map(len, cut.reads)) > _READS_LIMIT:
-        for cache in (*cut.reads, _PROTOS):
+        for cache in cut.reads:
             cache.clear()
     read = _read_lines(doc, False, cut)
     return _read_lines(doc, True, cut)[0] if is_traditional(read[1], read[2]) else read[0]
@@ -120,7 +120,7 @@ def _read_lines(doc: Document, simplify: bool, cut: Cutter) -> tuple[Lines, int,
     lines: list[Line] = []
     squeezed: list[str] = []
     tokens: list[Token] = []
-    add_line, add_text, add_token = lines.append, squeezed.append, tokens.append
+    add_line, add_texts, add_token, add_tokens = lines.append, squeezed.extend, tokens.append, tokens.extend
     continued = False
     hits = length = 0
     for cells, number, page, table, _ in doc.lines:
@@ -129,14 +129,17 @@ def _read_lines(doc: Document, simplify: bool, cut: Cutter) -> tuple[Lines, int,
         read = cache.get(key)
         if read is None:
             read = cache[key] = _read(cells, simplify, continued, cut)
-        pieces, continued, line_hits, line_length = read
+        pieces, texts, protos, continued, line_hits, line_length = read
         hits += line_hits
         length += line_length
-        for cells, part, text, protos in pieces:
+        for cells, part in pieces:
             add_line(_new(Line, (cells, number, page, table, part)))
-            add_text(text)
-            for before, after in protos:
-                add_token(_new(Token, before + (number,) + after))
+        add_texts(texts)
+        if len(protos) == 1:  # one cell per line: most lines of text layouts
+            add_token(_new(Token, protos[0] + (number,)))
+        elif protos:
+            at = (number,)
+            add_tokens([_new(Token, proto + at) for proto in protos])
     return Lines(Document(doc.source, tuple(lines), doc.ocr), squeezed, tokens), hits, length
 
 
@@ -146,45 +149,52 @@ def _read(cells: tuple[Cell, ...], simplify: bool, continued: bool, cut: Cutter)
     if any(new is not old for new, old in zip(normalised, texts)):
         cells = tuple([_new(Cell, (text, c.pos)) for text, c in zip(normalised, cells)])
     pieces = line_pieces(cells, continued, cut)
-    read = tuple([(cells, part, "".join([w for c in cells for w in c.text.split()]), _tokens(cells, part)) for cells, part in pieces])
+    squeezed = tuple(["".join([w for c in cells for w in c.text.split()]) for cells, _ in pieces])
+    protos = tuple([proto for cells, part in pieces for proto in _tokens(cells, part)])
     hits = sum(map(traditional_count, texts)) if not all(map(str.isascii, texts)) else 0
-    return read, pieces[0][1] is not None, hits, sum(map(len, texts))
+    return pieces, squeezed, protos, pieces[0][1] is not None, hits, sum(map(len, texts))
 
 
-def _tokens(cells: tuple[Cell, ...], part: int | None) -> tuple[_Proto, ...]:
+def _tokens(cells: tuple[Cell, ...], part: int | None) -> list[_Proto]:
     """The tokens of one line (its number left out)."""
     if len(cells) == 1:  # one cell per line: most lines of text layouts, every flattened piece
-        proto = _one_cell(cells[0], part)
-        return (_PROTOS.setdefault(proto, proto),)
-    texts = [cell.text.strip() for cell in cells]
-    kinds = [_classify(text) for text in texts]
-    numbers = [i for i, kind in enumerate(kinds) if kind[1] is not None or kind[0] == "run"]
+        return [_one_cell(cells[0], part)]
+    kinds = [_classify(cell.text.strip()) for cell in cells]
+    numbers = [i for i, kind in enumerate(kinds) if kind[2] is not None or kind[0] == "run"]
+    texts = sum(kind[0] == "text" for kind in kinds)
     # Labels come before a row's numbers; text between two numbers fills a value cell (a
     # footnote mark, a unit, a watermark): that cell cannot be read.
-    garbled = {i for i in range(numbers[0] + 1, numbers[-1]) if kinds[i][0] == "text"} if numbers else set()
-    values = len(kinds) - [kind[0] for kind in kinds].count("text") + len(garbled)
+    garbled = ()
+    if numbers and numbers[-1] - numbers[0] >= len(numbers):  # something between its numbers
+        garbled = {i for i in range(numbers[0] + 1, numbers[-1]) if kinds[i][0] == "text"}
+    values = len(kinds) - texts + len(garbled)
     tokens = []
-    for index, (cell, text, (kind, number, unit, shown)) in enumerate(zip(cells, texts, kinds)):
-        first = index == 0
-        if kind == "run":
-            tokens.append((("value", text, None, None, cell.pos), (first, values, False, part, True, False)))
+    for index, (cell, kind) in enumerate(zip(cells, kinds)):
+        if kind[0] == "value":  # most cells
+            tokens.append(kind + (cell.pos, index == 0, values, False, part, False, False))
+        elif kind[0] == "run":
+            tokens.append(("value", kind[1], None, None, cell.pos, index == 0, values, False, part, True, False))
         elif index in garbled:
-            tokens.append((("value", text, None, None, cell.pos), (False, values, True, part, False, False)))
+            tokens.append(("value", cell.text.strip(), None, None, cell.pos, False, values, True, part, False, False))
         else:
-            prose = kind == "text" and (part is None and len(shown) > _PROSE_LENGTH or "。" in shown)
-            tokens.append(((kind, shown, number, unit, cell.pos), (first, values, False, part, False, prose)))
-    return tuple([_PROTOS.setdefault(proto, proto) for proto in tokens])
+            shown = kind[1]
+            prose = part is None and len(shown) > _PROSE_LENGTH or "。" in shown
+            tokens.append(kind + (cell.pos, index == 0, values, False, part, False, prose))
+    return tokens
 
 
 def _one_cell(cell: Cell, part: int | None) -> _Proto:
     """The token of a line of one cell: a number, a blank, text, or glued digits (a piece of a
     flattened line that is a run of digits, spaces and all)."""
     text = cell.text.strip()
-    kind, number, unit, shown = _classify(text)
-    if kind == "run" or (part is not None and RUN.fullmatch(text)):
-        return ("value", text, None, None, cell.pos), (True, 1, False, part, True, False)
-    prose = kind == "text" and (part is None and len(shown) > _PROSE_LENGTH or "。" in shown)
-    return (kind, shown, number, unit, cell.pos), (True, int(kind == "value"), False, part, False, prose)
+    kind = _classify(text)
+    if kind[0] == "run" or (part is not None and RUN.fullmatch(text)):
+        return ("value", text, None, None, cell.pos, True, 1, False, part, True, False)
+    if kind[0] == "value":
+        return kind + (cell.pos, True, 1, False, part, False, False)
+    shown = kind[1]
+    prose = part is None and len(shown) > _PROSE_LENGTH or "。" in shown
+    return kind + (cell.pos, True, 0, False, part, False, prose)
 
 
 @dataclass(frozen=True)
