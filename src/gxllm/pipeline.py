@@ -22,7 +22,7 @@ from .document import Document, Line, OcrRead
 from .findings import ASKS_LLM, UNREAD, Finding, finding
 from .llm.request import region_text
 from .load import load
-from .tables.locate import Token, locate, read_lines
+from .tables.locate import Token, locate, normalized_document, read_lines
 from .tables.metadata import find_agency, find_year
 from .model import CellRef, LLMUsage, Provenance, ReportInfo, Result, TableReading
 from .tables.parse import READERS, TableResult, Value, detected_shape, shown_split
@@ -116,7 +116,7 @@ class RuleReading:
     it (picklable: a batch worker returns it and the LLM step goes on in the main process)."""
 
     printed: Document  # as loaded: the excerpts a reviewer reads
-    doc: Document  # normalised, cells split: what the rules and the LLM read
+    simplified: bool  # read as traditional text, simplified (繁→简)
     report: ReportInfo
     spans: dict[str, Span]  # the found tables' first and last (line, piece)
     tables: dict[str, RuleTable]
@@ -125,6 +125,12 @@ class RuleReading:
     @property
     def needs_llm(self) -> bool:
         return any(t.needs_llm for t in self.tables.values())
+
+    @property
+    def doc(self) -> Document:
+        """The document as the rules read it: normalised, cells split (`normalized_document`),
+        made on demand (it is the LLM's text)."""
+        return normalized_document(self.printed, self.simplified, self.template)
 
     def asks_llm(self, llm: str) -> bool:
         """Whether `complete` with this `--llm` mode would ask a reader for a table."""
@@ -156,8 +162,7 @@ def read_rules(doc: Document, template: T.Template = T.NATIONAL) -> RuleReading:
 
 
 def _read_rules(doc: Document, template: T.Template) -> RuleReading:
-    printed = doc
-    doc, lines, tokens = read_lines(doc, template)
+    lines, tokens, simplified = read_lines(doc, template)
     year = find_year(lines)
     results, spans, variant = _parse_all(tokens, "\n".join(lines), year, template)
     tables = {}
@@ -167,7 +172,7 @@ def _read_rules(doc: Document, template: T.Template) -> RuleReading:
         if result.found:
             findings += validate(key, result.shape, result.values, unread)
         tables[key] = RuleTable(result, findings, unread)
-    return RuleReading(printed, doc, ReportInfo(find_agency(lines), year, variant), spans, tables, template)
+    return RuleReading(doc, simplified, ReportInfo(find_agency(lines), year, variant), spans, tables, template)
 
 
 @dataclass
@@ -189,7 +194,8 @@ def complete(reading: RuleReading, *, llm: str = "never", reader: Reader | None 
     not fill or whose identities fail; "always" asks it for every table found and compares every
     cell. Without a reader, "auto" notes each table that needed the LLM (status review).
     """
-    doc = reading.doc
+    doc = reading.printed  # (the rules' normalised document only where an LLM reads it)
+    normalized = None
     findings: list[Finding] = []
     calls: list[LLMAnswer] = []
     by_number = {line.number: line for line in doc.lines}
@@ -203,7 +209,8 @@ def complete(reading: RuleReading, *, llm: str = "never", reader: Reader | None 
             if needed and reader is None:
                 table.findings.append(_not_configured(template.table(key), llm, table.findings))
             elif needed:
-                answer = reader(result.shape, _llm_text(doc, reading.spans[key], table.findings))
+                normalized = normalized or reading.doc
+                answer = reader(result.shape, _llm_text(normalized, reading.spans[key], table.findings))
                 calls.append(answer)
                 _apply(table, answer, rule.unread, template)
             table.findings += _ocr_findings(table, _ocr_reads(result, doc), rule.unread, template)
@@ -379,7 +386,7 @@ def _reading(table: _Table, rules: RuleReading, by_number: dict[int, Line]) -> T
     key = result.key
     if not result.found:  # its null cells in the shape a reader of the JSON finds for them
         return TableReading(key, shape_of(key, table.values, rules.report.template, rules.template), table.values, False)
-    doc, span = rules.doc, rules.spans[key]
+    doc, span = rules.printed, rules.spans[key]
     reading = TableReading(key, result.shape, table.values)
     cells: dict[CellRef, Provenance] = {}
     for ref, line_number in result.lines.items():

@@ -80,18 +80,19 @@ def _classify(text: str) -> tuple[str, str, int | float | None, str | None]:
 
 # A token without its line number (its last field).
 _Proto = tuple
-# A loaded line read: the lines it becomes, as (cells, part) (several for a flattened table);
-# their squeezed texts; the tokens they hold; whether it held a flattened table (the next line
-# may continue it); its traditional characters and its length.
-_Read = tuple[tuple[tuple[tuple[Cell, ...], int | None], ...], tuple[str, ...], tuple[_Proto, ...], bool, int, int]
+# A loaded line read: the squeezed texts of the lines it becomes (several for a flattened
+# table); the tokens they hold; whether it held a flattened table (the next line may continue
+# it); its traditional characters and its length. Only strings, numbers and flat tuples of them:
+# the collector stops tracking a cached read after its first pass over it.
+_Read = tuple[tuple[str, ...], tuple[_Proto, ...], bool, int, int]
 
 
 class Lines(NamedTuple):
     """A document read line by line: what every later stage reads."""
 
-    doc: Document  # its cells normalised and split (a flattened table cut into pieces)
     texts: list[str]  # each line's text, normalised and without whitespace (metadata, citations)
     tokens: list[Token]
+    simplified: bool  # read as traditional text, simplified (繁→简): see `normalized_document`
 
 
 # Loaded lines repeat within a report (`0 |`, `|||`) and across reports (labels, headers): each
@@ -111,48 +112,68 @@ def read_lines(doc: Document, template: T.Template = T.NATIONAL) -> Lines:
     if sum(map(len, cut.reads)) > _READS_LIMIT:
         for cache in cut.reads:
             cache.clear()
-    read = _read_lines(doc, False, cut)
-    return _read_lines(doc, True, cut)[0] if is_traditional(read[1], read[2]) else read[0]
+    texts, tokens, hits, length = _read_lines(doc, False, cut)
+    if is_traditional(hits, length):
+        texts, tokens, _, _ = _read_lines(doc, True, cut)
+        return Lines(texts, tokens, True)
+    return Lines(texts, tokens, False)
 
 
-def _read_lines(doc: Document, simplify: bool, cut: Cutter) -> tuple[Lines, int, int]:
+def _read_lines(doc: Document, simplify: bool, cut: Cutter) -> tuple[list[str], list[Token], int, int]:
     ordinary, after_flattened = cut.reads[2:] if simplify else cut.reads[:2]
-    lines: list[Line] = []
     squeezed: list[str] = []
     tokens: list[Token] = []
-    add_line, add_texts, add_token, add_tokens = lines.append, squeezed.extend, tokens.append, tokens.extend
+    add_texts, add_token, add_tokens = squeezed.extend, tokens.append, tokens.extend
     continued = False
     hits = length = 0
-    for cells, number, page, table, _ in doc.lines:
+    for cells, number, _, _, _ in doc.lines:
         key = cells[0][0] if len(cells) == 1 and cells[0][1] is None else cells
         cache = after_flattened if continued else ordinary
         read = cache.get(key)
         if read is None:
             read = cache[key] = _read(cells, simplify, continued, cut)
-        pieces, texts, protos, continued, line_hits, line_length = read
+        texts, protos, continued, line_hits, line_length = read
         hits += line_hits
         length += line_length
-        for cells, part in pieces:
-            add_line(_new(Line, (cells, number, page, table, part)))
         add_texts(texts)
         if len(protos) == 1:  # one cell per line: most lines of text layouts
             add_token(_new(Token, protos[0] + (number,)))
         elif protos:
             at = (number,)
             add_tokens([_new(Token, proto + at) for proto in protos])
-    return Lines(Document(doc.source, tuple(lines), doc.ocr), squeezed, tokens), hits, length
+    return squeezed, tokens, hits, length
 
 
-def _read(cells: tuple[Cell, ...], simplify: bool, continued: bool, cut: Cutter) -> _Read:
+def normalized_document(doc: Document, simplified: bool, template: T.Template = T.NATIONAL) -> Document:
+    """The document as the rules read it: each cell normalised (and simplified, where
+    `read_lines` found it traditional), each line split into its cells, a flattened table cut
+    into its pieces (`Line.part`). Made on demand (the text an LLM reads): tokens need none of it."""
+    cut = cutter(template)
+    lines: list[Line] = []
+    continued = False
+    for cells, number, page, table, _ in doc.lines:
+        pieces = _pieces(cells, simplified, continued, cut)
+        continued = pieces[0][1] is not None
+        lines += [_new(Line, (cells, number, page, table, part)) for cells, part in pieces]
+    return Document(doc.source, tuple(lines), doc.ocr)
+
+
+def _pieces(cells: tuple[Cell, ...], simplify: bool, continued: bool, cut: Cutter) -> tuple[tuple[tuple[Cell, ...], int | None], ...]:
+    """A loaded line normalised and split: its lines, as (cells, part) (see `line_pieces`)."""
     texts = [c.text for c in cells]
     normalised = [normalize_text(text, simplify=simplify) for text in texts]
     if any(new is not old for new, old in zip(normalised, texts)):
         cells = tuple([_new(Cell, (text, c.pos)) for text, c in zip(normalised, cells)])
-    pieces = line_pieces(cells, continued, cut)
+    return line_pieces(cells, continued, cut)
+
+
+def _read(cells: tuple[Cell, ...], simplify: bool, continued: bool, cut: Cutter) -> _Read:
+    pieces = _pieces(cells, simplify, continued, cut)
     squeezed = tuple(["".join([w for c in cells for w in c.text.split()]) for cells, _ in pieces])
     protos = tuple([proto for cells, part in pieces for proto in _tokens(cells, part)])
+    texts = [c.text for c in cells]
     hits = sum(map(traditional_count, texts)) if not all(map(str.isascii, texts)) else 0
-    return pieces, squeezed, protos, pieces[0][1] is not None, hits, sum(map(len, texts))
+    return squeezed, protos, pieces[0][1] is not None, hits, sum(map(len, texts))
 
 
 def _tokens(cells: tuple[Cell, ...], part: int | None) -> list[_Proto]:
