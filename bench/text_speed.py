@@ -4,18 +4,23 @@ Each report is read once (caches start cold, as in a batch of different reports)
 sample reports from tests/layouts.py, in turn in each text layout. One process, one core; CPU
 time (time.process_time), so other work on the machine counts less. With `--src`, this tree and
 another checkout's src are measured in turn, each in a fresh process, `--rounds` times (best kept),
-and the full JSON results of every report are compared.
+and the full JSON results of every report are compared. With `--peer`, another parser is timed
+on the same texts the same way (its package's folder first on the path, `--peer-function` called
+with each report's text; its warnings are not logged), and the speeds are given as a ratio.
 
     python bench/text_speed.py            # 200 reports
     python bench/text_speed.py -n 1000 --stages
     python bench/text_speed.py --src /tmp/before/src [--flattened]
+    python bench/text_speed.py --peer /tmp/govnianbao/src    # its parse_annual_report_text
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
+import logging
 import os
 import re
 import subprocess
@@ -69,10 +74,12 @@ def measure(texts: list[bytes]) -> dict:
     """Seconds for gxllm and for the floor, and a digest of each report's JSON result."""
     extract_bytes = extractor()  # imported after the corpus is built: only gxllm is timed
 
-    start = time.process_time()
-    results = [extract_bytes(data, f"r{i}.txt") for i, data in enumerate(texts)]
-    seconds = time.process_time() - start
-    digests = [hashlib.sha256(json.dumps(r, ensure_ascii=False).encode()).hexdigest() for r in results]
+    seconds, digests = 0.0, []
+    for i, data in enumerate(texts):  # each result let go once made, as a batch does (its digest not timed)
+        start = time.process_time()
+        result = extract_bytes(data, f"r{i}.txt")
+        seconds += time.process_time() - start
+        digests.append(hashlib.sha256(json.dumps(result, ensure_ascii=False).encode()).hexdigest())
     return {"seconds": seconds, "floor": floor(texts), "digests": digests}
 
 
@@ -81,28 +88,55 @@ def show(label: str, n: int, seconds: float, bare: float) -> None:
           f"  ratio to floor {bare / seconds:.4f}  (floor {n / bare:.0f} reports/s)")
 
 
-def in_child(src: str, reports: str) -> dict:
-    """`measure` in a fresh process with `src` first on PYTHONPATH, over the reports in that file."""
-    command = [sys.executable, __file__, "--child", reports]
-    child = subprocess.run(command, env=dict(os.environ, PYTHONPATH=src), capture_output=True, text=True, check=True)
+def measure_peer(texts: list[bytes], function_name: str) -> dict:
+    """Seconds for the peer's function over the texts, timed as `measure` times gxllm's (each
+    report's bytes decoded, then parsed; each result let go once made)."""
+    module, name = function_name.split(":")
+    function = getattr(importlib.import_module(module), name)
+    logging.disable(logging.WARNING)  # it warns per report: printing that is not parsing
+    seconds = 0.0
+    for data in texts:
+        start = time.process_time()
+        function(data.decode("utf-8"))
+        seconds += time.process_time() - start
+    return {"seconds": seconds, "floor": floor(texts)}
+
+
+def in_child(src: str, reports: str, peer_function: str | None = None) -> dict:
+    """`measure` (or `measure_peer`) in a fresh process with `src` first on PYTHONPATH, over the
+    reports in that file."""
+    command = [sys.executable, __file__, "--child", reports] + (["--peer-function", peer_function] if peer_function else [])
+    child = subprocess.run(command, env=dict(os.environ, PYTHONPATH=src), capture_output=True, text=True)
+    if child.returncode:
+        raise SystemExit(f"the measurement with {src} first on the path failed:\n{child.stderr.strip()}")
     return json.loads(child.stdout)
 
 
 def against(args: argparse.Namespace) -> int:
-    """This tree and `--src` in turn, each in a fresh process: the fastest round of each, against
-    the fastest floor of all rounds (the same work on both sides, and the noisiest figure)."""
-    runs: dict[str, list[dict]] = {"this": [], "src": []}
-    with tempfile.TemporaryDirectory() as folder:  # the reports drawn once, by this tree, for both
+    """This tree and `--src` (and `--peer`) in turn, each in a fresh process: the fastest round
+    of each, against the fastest floor of all rounds (the same work on every side, and the
+    noisiest figure)."""
+    sides = {"this": (str(ROOT / "src"), None)}
+    if args.src:
+        sides["src"] = (args.src, None)
+    if args.peer:
+        sides["peer"] = (args.peer, args.peer_function)
+    runs: dict[str, list[dict]] = {label: [] for label in sides}
+    with tempfile.TemporaryDirectory() as folder:  # the reports drawn once, by this tree, for all
         reports = os.path.join(folder, "reports.json")
         with open(reports, "w", encoding="utf-8") as f:
             json.dump([data.decode("utf-8") for data in corpus(args.n, args.flattened)], f, ensure_ascii=False)
         for _ in range(args.rounds):
-            for label, src in (("this", str(ROOT / "src")), ("src", args.src)):
-                runs[label].append(in_child(src, reports))
+            for label, (src, peer_function) in sides.items():
+                runs[label].append(in_child(src, reports, peer_function))
     bare = min(m["floor"] for ms in runs.values() for m in ms)
     best = {label: min(ms, key=lambda m: m["seconds"]) for label, ms in runs.items()}
     for label, m in best.items():
         show(label, args.n, m["seconds"], bare)
+    if "peer" in best:
+        print(f"this/peer  {best['peer']['seconds'] / best['this']['seconds']:8.3f}×  (speed of this tree over the peer's)")
+    if "src" not in best:
+        return 0
     print(f"this/src   {best['src']['seconds'] / best['this']['seconds']:8.2f}×  (speed of this tree over --src)")
     different = [i for i, (a, b) in enumerate(zip(best["this"]["digests"], best["src"]["digests"])) if a != b]
     print(f"identical  {'yes' if not different else 'NO'}: full JSON of {args.n} reports"
@@ -134,14 +168,18 @@ def main() -> int:
     parser.add_argument("--flattened", action="store_true", help="every report flattened by a crawler")
     parser.add_argument("--stages", action="store_true", help="time each stage too")
     parser.add_argument("--src", help="also measure with this src folder first on PYTHONPATH (before a change)")
-    parser.add_argument("--rounds", type=int, default=3, help="with --src: rounds of both, best kept (default 3)")
+    parser.add_argument("--peer", metavar="DIR", help="also time another parser: the folder holding its package")
+    parser.add_argument("--peer-function", default="govnianbao:parse_annual_report_text", metavar="MODULE:NAME",
+                        help="with --peer: the function called with each report's text (default %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="with --src/--peer: rounds of each, best kept (default 3)")
     parser.add_argument("--child", metavar="REPORTS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         with open(args.child, encoding="utf-8") as f:
-            print(json.dumps(measure([text.encode("utf-8") for text in json.load(f)])))
+            texts = [text.encode("utf-8") for text in json.load(f)]
+        print(json.dumps(measure_peer(texts, args.peer_function) if "--peer-function" in sys.argv else measure(texts)))
         return 0
-    if args.src:
+    if args.src or args.peer:
         return against(args)
     m = measure(corpus(args.n, args.flattened))
     print(f"gxllm      {args.n / m['seconds']:8.1f} reports/s  ({m['seconds'] * 1000 / args.n:.2f} ms/report)")

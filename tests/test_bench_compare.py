@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -114,3 +115,25 @@ def test_main_with_a_stand_in_extractor(monkeypatch, capsys):
 def test_bench_runs_with_the_real_extractor(capsys):
     assert bench.main([str(FIXTURES)]) == 0
     assert "cell accuracy" in capsys.readouterr().out
+
+
+
+def _text_speed(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(ROOT / "bench" / "text_speed.py"), "--rounds", "1", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd)
+
+
+def test_text_speed_times_a_peer_on_the_same_texts(tmp_path):
+    """`--peer` times another parser's function on the texts gxllm reads, and gives the ratio."""
+    (tmp_path / "fakepeer.py").write_text("import re\n\ndef parse(text):\n    return re.findall(r'\\d+', text)\n")
+    run = _text_speed("-n", "5", "--peer", str(tmp_path), "--peer-function", "fakepeer:parse", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert [line.split()[0] for line in run.stdout.splitlines()] == ["this", "peer", "this/peer"]
+    assert "(speed of this tree over the peer's)" in run.stdout
+
+
+def test_text_speed_says_which_peer_failed(tmp_path):
+    run = _text_speed("-n", "2", "--peer", str(tmp_path), "--peer-function", "nosuchpeer:parse", cwd=tmp_path)
+    assert run.returncode == 1
+    assert run.stderr.startswith(f"the measurement with {tmp_path} first on the path failed:")
+    assert "ModuleNotFoundError: No module named 'nosuchpeer'" in run.stderr

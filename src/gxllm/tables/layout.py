@@ -34,19 +34,20 @@ def is_footer(text: str) -> bool:
 
 
 def _separated(text: str, separator: str) -> tuple[Cell, ...]:
-    fields = [f.strip() for f in text.split(separator)]
+    fields = list(map(str.strip, text.split(separator)))
+    rule = "--" in text  # (a markdown rule line has `--` in every field)
     if separator == "|" and len(fields) > 2 and not fields[0] and not fields[-1]:
         # A markdown row: its outer pipes delimit every field, so the field index is a grid
         # column and an empty field at either end is a real blank cell.
         fields = fields[1:-1]
-        if not any(fields) or all(_MARKDOWN_RULE.match(f) for f in fields):
+        if not any(fields) or rule and all(_MARKDOWN_RULE.match(f) for f in fields):
             return ()
         return tuple([_new(Cell, (f, float(i))) for i, f in enumerate(fields)])
     while fields and not fields[-1]:
         fields.pop()
     while fields and not fields[0]:
         fields.pop(0)
-    if all(_MARKDOWN_RULE.match(f) for f in fields):
+    if not fields or rule and all(_MARKDOWN_RULE.match(f) for f in fields):
         return ()
     return tuple([_new(Cell, (f, None)) for f in fields])
 
