@@ -460,6 +460,16 @@ class SumInstance:
         left, right = self.sides(value)
         return abs(left - right) < 1e-6 * max(1.0, abs(left), abs(right))
 
+    def holds_in(self, values) -> bool:
+        """`holds` over a table's values (row -> column -> value), its cells (row, column) pairs:
+        indexed here, not through a function per cell (every instance of every report)."""
+        left = right = 0
+        for row, column in self.lhs:
+            left += values[row][column] or 0
+        for row, column in self.rhs:
+            right += values[row][column] or 0
+        return abs(left - right) < 1e-6 * max(1.0, abs(left), abs(right))
+
 
 def _instance(table: str, identity: str, where: str, lhs: list, rhs: list) -> SumInstance:
     return SumInstance(identity, where, tuple(lhs), tuple(rhs), tuple(CellRef(table, r, c) for r, c in lhs + rhs))

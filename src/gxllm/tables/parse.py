@@ -171,6 +171,7 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
     glued_rows = {key: group for key, group in assigned.items() if any([t.glued for t in group])}
     width = len(shape.columns)
     full_rows = [t for t in (_trimmed(g, width) for g in assigned.values()) if width and len(t) == width]
+    lines, positions = result.lines, result.positions
 
     for row in shape.rows:
         columns = shape.columns_of(row)
@@ -205,11 +206,12 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
         for column, token, cell in zip(columns, placed, refs):
             if token is not None:
                 read[column.key] = token.value
-                result.lines[cell] = token.line
-                result.positions[cell] = token.pos
-                unit = column.unit_key and (token.unit or _header_unit(text, column.label))
-                if unit:
-                    result.extras.setdefault(row.key, {})[column.unit_key] = unit
+                lines[cell] = token.line
+                positions[cell] = token.pos
+                if column.unit_key:
+                    unit = token.unit or _header_unit(text, column.label)
+                    if unit:
+                        result.extras.setdefault(row.key, {})[column.unit_key] = unit
 
     if glued_rows:
         _read_glued(result, glued_rows, spec.number)

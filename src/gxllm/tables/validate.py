@@ -32,12 +32,8 @@ def number(value: int | float | None) -> str:
 
 def check_sums(table: str, shape: T.Shape, values: Values, unread: Set[CellRef] = frozenset()) -> list[Finding]:
     findings = []
-
-    def value(cell: tuple[str, str]) -> int | float | None:
-        return values[cell[0]][cell[1]]
-
     for instance in T.sum_instances(shape):  # most hold: nothing is built for them
-        if (unread and any(c in unread for c in instance.refs)) or instance.holds(value):
+        if (unread and any(c in unread for c in instance.refs)) or instance.holds_in(values):
             continue
         cells = list(instance.refs)
         blank = [c for c in cells if values[c.row][c.column] is None]
@@ -71,7 +67,7 @@ def holding_identities(shape: T.Shape, values: Values, cell: CellRef, unread: Se
         cells = instance.refs
         if cell not in cells or any(c in unread and c != cell for c in cells):
             continue
-        if instance.holds(lambda cell: values[cell[0]][cell[1]]):
+        if instance.holds_in(values):
             held.append(instance.name)
     return held
 
