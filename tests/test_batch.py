@@ -20,6 +20,7 @@ from layouts import render_pipe_rows, sample_report
 
 from gxllm import template as T
 from gxllm.batch import BatchOptions, Progress, Summary, cross_year, plan_batch, run_batch
+from gxllm.run.journal import Journal
 from gxllm.cli import main
 from gxllm.settings import load_settings
 from gxllm.tables.validate import Carry, agency_key, check_carry, check_cross_year
@@ -226,6 +227,11 @@ def test_same_agency_in_consecutive_years_is_checked_across_reports(tmp_path, ca
     assert {f["cells"][0] for f in mismatch} == {"applications.carried_over.natural_person", "applications.carried_forward.natural_person"}
     assert code == 1 and all(r["status"] == "review" for r in results.values())
     assert json.loads((tmp_path / "run" / "summary.json").read_text("utf-8"))["cross_year_mismatches"] == 1
+    journal = Journal(tmp_path / "run" / "gxllm.sqlite")
+    carries = list(journal.carries())  # from each report's stored carried cells
+    assert [(c.agency, c.year, len(c.cells)) for c in carries] == [("某某市人民政府办公室", 2023, 14), ("某某市政府办公室", 2024, 14)]
+    journal.db.execute("DELETE FROM carried WHERE rowid = 1")  # as a journal from before `carried`: from `cells`
+    assert list(journal.carries()) == carries
 
 
 def test_cross_year_pairs_only_consecutive_years_of_the_same_agency():

@@ -10,6 +10,7 @@ tables are meant to be opened with any SQLite tool as well:
     reports(id, source, sha256, pipeline, status, agency, year, template, result, finished)
     cells(report_id, source, agency, year, template, tbl, row_key, column_key, row_label, column_label, value, provenance, flagged)
     cell_lines(report_id, csv)     the same cells as the lines of cells.csv, zlib-compressed
+    carried(report_id, source, cells)   the cells carried from one year to the next, as JSON [table, row, column, value] (cross-year check)
     findings(report_id, kind, identity, cells, message)
     llm_calls(report_id, tbl, model, mode, input_tokens, output_tokens, cost, cached, attempts, seconds, error)
     duplicates(source, same_as, sha256)   an input with the same content as the report `same_as`
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS cells (
 );
 CREATE INDEX IF NOT EXISTS cells_report ON cells(report_id);
 CREATE TABLE IF NOT EXISTS cell_lines (report_id TEXT PRIMARY KEY, csv BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS carried (report_id TEXT PRIMARY KEY, source TEXT, cells TEXT);
 CREATE TABLE IF NOT EXISTS findings (
     report_id TEXT NOT NULL, kind TEXT NOT NULL, identity TEXT, cells TEXT, message TEXT NOT NULL
 );
@@ -66,7 +68,7 @@ CREATE TABLE IF NOT EXISTS fetches (url TEXT PRIMARY KEY, path TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS spend (at REAL NOT NULL, cost REAL NOT NULL, tokens INTEGER NOT NULL);
 """
 
-CHILDREN = ("cells", "cell_lines", "findings", "llm_calls")  # the tables of a report's rows, by report_id
+CHILDREN = ("cells", "cell_lines", "carried", "findings", "llm_calls")  # the tables of a report's rows, by report_id
 CELL_COLUMNS = (
     "report_id", "source", "agency", "year", "template", "tbl", "row_key", "column_key", "row_label",
     "column_label", "value", "provenance", "flagged",
@@ -88,6 +90,8 @@ class Entry:
     # The cells' lines of cells.csv, compressed: made here, so that writing cells.csv at the end
     # of a run is a concatenation, not a query and CSV formatting of every cell of the run.
     cell_lines: bytes
+    # Its carried cells (`_carried`): the cross-year check reads these few, not every cell of a run.
+    carried: str | None
     findings: list[tuple]
     calls: list[tuple]
     llm_calls: int  # calls made (not cached, not refused for the budget), for the progress bar
@@ -112,7 +116,7 @@ def entry(result: Result | dict, reading: RuleReading | None = None) -> Entry:
     cells = cell_rows(result)
     return Entry(
         rid, result.status, meta.agency, meta.year, meta.template,
-        json.dumps(result.to_json(), ensure_ascii=False), cells, _compressed(report_csv_lines(cells)),
+        json.dumps(result.to_json(), ensure_ascii=False), cells, _compressed(report_csv_lines(cells)), _carried(cells),
         [(rid, f.kind, f.identity, json.dumps(finding_paths(f)), f.message) for f in result.findings],
         [
             (rid, c.get("table"), c.get("model"), c.get("mode"), c.get("input_tokens"), c.get("output_tokens"),
@@ -133,6 +137,18 @@ def _carried_rows(identities: Iterable[T.CarryIdentity]) -> set[tuple[str, str]]
     return {(i.table, row) for i in identities for row in (i.row, i.next_row)}
 
 
+_CARRIED_ROWS = frozenset(_carried_rows(T.CARRY_IDENTITIES))
+_CARRIED_TABLES = frozenset(table for table, _ in _CARRIED_ROWS)
+
+
+def _carried(cells: list[tuple]) -> str | None:
+    """A report's carried cells (`cell_rows` fields) as JSON [table, row, column, value] in their
+    order; None for a report without a carried table (it has no cross-year reading)."""
+    if not any(cell[5] in _CARRIED_TABLES for cell in cells):
+        return None
+    return json.dumps([cell[5:8] + cell[10:11] for cell in cells if cell[5:7] in _CARRIED_ROWS], ensure_ascii=False)
+
+
 def carry_of(result: dict, identities: Iterable[T.CarryIdentity] = T.CARRY_IDENTITIES) -> Carry | None:
     """The cross-year reading of a result; None for one without agency, year or the carried tables."""
     meta, rows = result["report"], _carried_rows(identities)
@@ -147,7 +163,10 @@ def carry_of(result: dict, identities: Iterable[T.CarryIdentity] = T.CARRY_IDENT
 
 
 class Journal:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, checkpoints: bool = True):
+        """`checkpoints=False`: this connection never copies the WAL back into the database file
+        (a batch worker: another connection does it, with `checkpoint`, so that no commit of a
+        worker holds the write lock through a checkpoint while the other workers wait)."""
         self.path = path
         # LLM threads write `spend` as each call returns; the lock keeps their writes out of the
         # main thread's transactions on the one connection.
@@ -155,7 +174,15 @@ class Journal:
         self.lock = threading.RLock()
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives a killed process
+        if not checkpoints:
+            self.db.execute("PRAGMA wal_autocheckpoint=0")
         self.db.executescript(SCHEMA)
+
+    def checkpoint(self) -> None:
+        """Copy what other connections committed from the WAL into the database file, as far as
+        that goes without waiting for them (their commits go on meanwhile)."""
+        with self.lock:
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         self.db.close()
@@ -212,6 +239,8 @@ class Journal:
     def _children(self, done: Entry) -> None:
         self.db.executemany("INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", done.cells)
         self.db.execute("INSERT INTO cell_lines VALUES (?, ?)", (done.report_id, done.cell_lines))
+        source = done.cells[0][1] if done.cells else None
+        self.db.execute("INSERT INTO carried VALUES (?, ?, ?)", (done.report_id, source, done.carried))
         self.db.executemany("INSERT INTO findings VALUES (?, ?, ?, ?, ?)", done.findings)
         self.db.executemany("INSERT INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", done.calls)
 
@@ -275,8 +304,25 @@ class Journal:
         return {rid for (rid,) in self.db.execute("SELECT DISTINCT report_id FROM findings WHERE kind = ?", (kind,))}
 
     def carries(self, identities: Iterable[T.CarryIdentity] = T.CARRY_IDENTITIES) -> Iterator[Carry]:
-        """`carry_of` every stored result, in source order, read from the reports and cells
-        tables instead of the results: the cross-year check of a run of any size."""
+        """`carry_of` every stored result, in source order, read from the journal's tables
+        instead of the results: the cross-year check of a run of any size. Each report's carried
+        cells are stored apart (`carried`), for the national template's identities; other
+        identities, or reports stored by a gxllm before that table, are read from `cells`."""
+        old = self.db.execute(
+            "SELECT EXISTS (SELECT 1 FROM reports r WHERE NOT EXISTS (SELECT 1 FROM carried k WHERE k.report_id = r.id))"
+        ).fetchone()[0]
+        if old or set(_carried_rows(identities)) != _CARRIED_ROWS:
+            yield from self._carries_from_cells(identities)
+            return
+        rows = self.db.execute(
+            "SELECT r.id, r.agency, r.year, k.source, k.cells FROM reports r JOIN carried k ON k.report_id = r.id "
+            "WHERE r.agency <> '' AND r.year AND k.cells IS NOT NULL ORDER BY r.source"
+        )
+        for rid, agency, year, source, cells in rows:
+            carried = json.loads(cells)
+            yield Carry(rid, source if carried else None, agency, year, {(t, r, c): v for t, r, c, v in carried})
+
+    def _carries_from_cells(self, identities: Iterable[T.CarryIdentity]) -> Iterator[Carry]:
         pairs = sorted(_carried_rows(identities))
         tables = sorted({table for table, _ in pairs})
         rows = self.db.execute(
