@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import count, repeat
+
 from gxllm.document import Cell, Line
 
 _new = tuple.__new__  # a NamedTuple built from a tuple, without its Python-level __new__
@@ -9,7 +11,9 @@ _new = tuple.__new__  # a NamedTuple built from a tuple, without its Python-leve
 
 def text_lines(text: str) -> tuple[Line, ...]:
     """One single-cell line per source line (\\f breaks lines too), empty lines kept, raw text."""
-    return tuple([_new(Line, ((_new(Cell, (s, None)),), i, None, None, None)) for i, s in enumerate(text.splitlines(), 1)])
+    # Built by map and zip, not a Python loop: every line of every text report goes through here.
+    cells = map(_new, repeat(Cell), zip(text.splitlines(), repeat(None)))
+    return tuple(map(_new, repeat(Line), zip(zip(cells), count(1), repeat(None), repeat(None), repeat(None))))
 
 
 def read(text: str, name: str) -> tuple[tuple[Line, ...], dict]:

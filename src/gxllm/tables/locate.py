@@ -160,6 +160,12 @@ def normalized_document(doc: Document, simplified: bool, template: T.Template = 
 
 def _pieces(cells: tuple[Cell, ...], simplify: bool, continued: bool, cut: Cutter) -> tuple[tuple[tuple[Cell, ...], int | None], ...]:
     """A loaded line normalised and split: its lines, as (cells, part) (see `line_pieces`)."""
+    if len(cells) == 1:  # every line of a text report
+        text = cells[0].text
+        normalised = normalize_text(text, simplify=simplify)
+        if normalised is not text:
+            cells = (_new(Cell, (normalised, cells[0].pos)),)
+        return line_pieces(cells, continued, cut)
     texts = [c.text for c in cells]
     normalised = [normalize_text(text, simplify=simplify) for text in texts]
     if any(new is not old for new, old in zip(normalised, texts)):
@@ -169,11 +175,10 @@ def _pieces(cells: tuple[Cell, ...], simplify: bool, continued: bool, cut: Cutte
 
 def _read(cells: tuple[Cell, ...], simplify: bool, continued: bool, cut: Cutter) -> _Read:
     pieces = _pieces(cells, simplify, continued, cut)
-    squeezed = tuple(["".join([w for c in cells for w in c.text.split()]) for cells, _ in pieces])
+    squeezed = tuple(["".join("".join([c.text for c in cells]).split()) for cells, _ in pieces])
     protos = tuple([proto for cells, part in pieces for proto in _tokens(cells, part)])
     texts = [c.text for c in cells]
-    hits = sum(map(traditional_count, texts)) if not all(map(str.isascii, texts)) else 0
-    return squeezed, protos, pieces[0][1] is not None, hits, sum(map(len, texts))
+    return squeezed, protos, pieces[0][1] is not None, sum(map(traditional_count, texts)), sum(map(len, texts))
 
 
 def _tokens(cells: tuple[Cell, ...], part: int | None) -> list[_Proto]:
@@ -182,7 +187,7 @@ def _tokens(cells: tuple[Cell, ...], part: int | None) -> list[_Proto]:
         return [_one_cell(cells[0], part)]
     kinds = [_classify(cell.text.strip()) for cell in cells]
     numbers = [i for i, kind in enumerate(kinds) if kind[2] is not None or kind[0] == "run"]
-    texts = sum(kind[0] == "text" for kind in kinds)
+    texts = [kind[0] for kind in kinds].count("text")
     # Labels come before a row's numbers; text between two numbers fills a value cell (a
     # footnote mark, a unit, a watermark): that cell cannot be read.
     garbled = ()
