@@ -100,12 +100,11 @@ class Progress:
 _worker_journal: Journal | None = None  # a worker process's own connection to the run's journal
 
 
-def _open_worker_journal(path: Path, lock) -> None:
+def _open_worker_journal(path: Path) -> None:
     """Pool initializer: each worker stores what it finished itself, so that the journal's
     inserts (a row per cell) run on every core instead of queueing in the main process."""
     global _worker_journal
-    _worker_journal = Journal(path, checkpoints=False)  # the main process checkpoints (`_rules`)
-    _worker_journal.lock = lock
+    _worker_journal = Journal(path)
 
 
 @dataclass(frozen=True)
@@ -315,7 +314,7 @@ def run(work: list[Work], options: BatchOptions, journal: Journal, reader,
     jobs = [(w.source, w.path, w.sha256, options.llm, options.encoding) for w in pending if w.error is None]
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as llm_pool:
         llm_jobs = []
-        for source, done in _rules(jobs, options.workers, journal):
+        for source, done in _rules(jobs, options.workers, journal.path):
             if reader is not None and isinstance(done, Entry) and done.needs_llm:
                 llm_jobs.append(llm_pool.submit(_with_llm, by_source[source], done, options, reader, finished))
             else:
@@ -331,20 +330,14 @@ def run(work: list[Work], options: BatchOptions, journal: Journal, reader,
             "seconds": time.monotonic() - started}  # fmt: skip
 
 
-_CHECKPOINT_EVERY = 64  # reports the workers store between two checkpoints (~4 MB of WAL)
-
-
-def _rules(jobs: list[tuple], workers: int | None, journal: Journal) -> Iterable[tuple[str, Entry | Stored]]:
+def _rules(jobs: list[tuple], workers: int | None, journal: Path) -> Iterable[tuple[str, Entry | Stored]]:
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(jobs) < 4:
         yield from map(_extract_file, jobs)
         return
     context = get_context("fork" if os.name == "posix" else "spawn")
-    with context.Pool(workers, initializer=_open_worker_journal, initargs=(journal.path, context.RLock())) as pool:
-        for n, done in enumerate(pool.imap_unordered(_extract_file, jobs, chunksize=16), 1):
-            if n % _CHECKPOINT_EVERY == 0:  # the main process is idle meanwhile: the WAL copied back here
-                journal.checkpoint()
-            yield done
+    with context.Pool(workers, initializer=_open_worker_journal, initargs=(journal,)) as pool:
+        yield from pool.imap_unordered(_extract_file, jobs, chunksize=16)
 
 
 def _with_llm(item: Work, done: Entry, options: BatchOptions, reader, finished: queue.Queue) -> None:

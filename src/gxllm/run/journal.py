@@ -163,10 +163,7 @@ def carry_of(result: dict, identities: Iterable[T.CarryIdentity] = T.CARRY_IDENT
 
 
 class Journal:
-    def __init__(self, path: Path, *, checkpoints: bool = True):
-        """`checkpoints=False`: this connection never copies the WAL back into the database file
-        (a batch worker: another connection does it, with `checkpoint`, so that no commit of a
-        worker holds the write lock through a checkpoint while the other workers wait)."""
+    def __init__(self, path: Path):
         self.path = path
         # LLM threads write `spend` as each call returns; the lock keeps their writes out of the
         # main thread's transactions on the one connection.
@@ -174,15 +171,7 @@ class Journal:
         self.lock = threading.RLock()
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives a killed process
-        if not checkpoints:
-            self.db.execute("PRAGMA wal_autocheckpoint=0")
         self.db.executescript(SCHEMA)
-
-    def checkpoint(self) -> None:
-        """Copy what other connections committed from the WAL into the database file, as far as
-        that goes without waiting for them (their commits go on meanwhile)."""
-        with self.lock:
-            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         self.db.close()
