@@ -40,7 +40,7 @@ def instances_of(shape: T.Shape, row: str) -> list[T.SumInstance]:
     index = {(row, c.key): n for n, c in enumerate(shape.columns)}
     return [
         T.SumInstance(i.identity, i.where, tuple(index[c] for c in i.lhs), tuple(index[c] for c in i.rhs))
-        for i in T.sum_instances(shape)
+        for i in shape.sum_instances
         if all(c in index for c in i.cells)
     ]
 
@@ -133,7 +133,7 @@ def test_a_pathological_run_ends_in_bounded_steps_and_is_left_unread():
     assert split.unique is None and split.steps <= BUDGET * (len(T3_ROW) + 1)
     t4 = T.REVIEWS_SHAPE
     cells = {(r.key, c.key): n for n, (r, c) in enumerate(t4.cell_paths())}
-    groups = [T.SumInstance(i.identity, i.where, tuple(cells[c] for c in i.lhs), tuple(cells[c] for c in i.rhs)) for i in T.sum_instances(t4)]
+    groups = [T.SumInstance(i.identity, i.where, tuple(cells[c] for c in i.lhs), tuple(cells[c] for c in i.rhs)) for i in t4.sum_instances]
     split = split_row(["7" * 120], ["count"] * 15, groups)
     assert split.unique is None and split.steps <= BUDGET * 4
 
@@ -145,7 +145,7 @@ def test_a_total_printed_last_or_after_its_parts_cuts_the_search_short():
     assert split.candidates == [(159, 19, 29, 27, 24, 15, 273)] and split.steps <= 4100
     t4 = T.REVIEWS_SHAPE
     cells = {(r.key, c.key): n for n, (r, c) in enumerate(t4.cell_paths())}
-    groups = [T.SumInstance(i.identity, i.where, tuple(cells[c] for c in i.lhs), tuple(cells[c] for c in i.rhs)) for i in T.sum_instances(t4)]
+    groups = [T.SumInstance(i.identity, i.where, tuple(cells[c] for c in i.lhs), tuple(cells[c] for c in i.rhs)) for i in t4.sum_instances]
     split = split_row(["0 144947110 2838573415759024083"], ["count"] * 15, groups)
     assert split.candidates == [(0, 14, 49, 47, 110, 28, 38, 57, 34, 157, 59, 0, 24, 0, 83)] and split.steps <= 2500
 

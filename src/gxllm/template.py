@@ -113,9 +113,26 @@ class Shape:
 
     @cached_property
     def sum_instances(self) -> tuple[SumInstance, ...]:
-        """Every instance of the table's sum identities in this shape (`sum_instances`), made
-        once: a shape is hashed field by field, too slow for a cache asked by every table read."""
-        return _sum_instances(self)
+        """Every instance of the table's sum identities in this shape: per row or per column. Made
+        once per shape object (a shape is hashed field by field: too slow as a cache key)."""
+        row_keys = [r.key for r in self.rows]
+        column_keys = [c.key for c in self.columns]
+        out = []
+        for identity in self.identities:
+            if identity.per == "row":
+                if set(identity.lhs + identity.rhs) <= set(column_keys):
+                    out += [
+                        _instance(self.table, identity.id, row.label, [(row.key, c) for c in identity.lhs], [(row.key, c) for c in identity.rhs])
+                        for row in self.rows
+                    ]
+                continue
+            rhs = identity.rhs or tuple(r.key for r in self.rows if r.result)
+            if set(identity.lhs + rhs) <= set(row_keys):
+                out += [
+                    _instance(self.table, identity.id, column.label, [(r, column.key) for r in identity.lhs], [(r, column.key) for r in rhs])
+                    for column in self.columns
+                ]
+        return tuple(out)
 
     @cached_property
     def refs(self) -> dict[str, tuple[CellRef, ...]]:
@@ -457,8 +474,7 @@ class SumInstance:
         return left, right
 
     def holds(self, value) -> bool:
-        left, right = self.sides(value)
-        return abs(left - right) < 1e-6 * max(1.0, abs(left), abs(right))
+        return _sums_equal(*self.sides(value))
 
     def holds_in(self, values) -> bool:
         """`holds` over a table's values (row -> column -> value), its cells (row, column) pairs:
@@ -468,37 +484,15 @@ class SumInstance:
             left += values[row][column] or 0
         for row, column in self.rhs:
             right += values[row][column] or 0
-        return abs(left - right) < 1e-6 * max(1.0, abs(left), abs(right))
+        return _sums_equal(left, right)
+
+
+def _sums_equal(left: float, right: float) -> bool:
+    return abs(left - right) < 1e-6 * max(1.0, abs(left), abs(right))
 
 
 def _instance(table: str, identity: str, where: str, lhs: list, rhs: list) -> SumInstance:
     return SumInstance(identity, where, tuple(lhs), tuple(rhs), tuple(CellRef(table, r, c) for r, c in lhs + rhs))
-
-
-def sum_instances(shape: Shape) -> tuple[SumInstance, ...]:
-    """Every instance of the table's sum identities in this shape: per row or per column."""
-    return shape.sum_instances
-
-
-def _sum_instances(shape: Shape) -> tuple[SumInstance, ...]:
-    row_keys = [r.key for r in shape.rows]
-    column_keys = [c.key for c in shape.columns]
-    out = []
-    for identity in shape.identities:
-        if identity.per == "row":
-            if set(identity.lhs + identity.rhs) <= set(column_keys):
-                out += [
-                    _instance(shape.table, identity.id, row.label, [(row.key, c) for c in identity.lhs], [(row.key, c) for c in identity.rhs])
-                    for row in shape.rows
-                ]
-            continue
-        rhs = identity.rhs or tuple(r.key for r in shape.rows if r.result)
-        if set(identity.lhs + rhs) <= set(row_keys):
-            out += [
-                _instance(shape.table, identity.id, column.label, [(r, column.key) for r in identity.lhs], [(r, column.key) for r in rhs])
-                for column in shape.columns
-            ]
-    return tuple(out)
 
 
 # --- the template the pipeline runs on -------------------------------------------------------

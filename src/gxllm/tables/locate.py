@@ -175,8 +175,8 @@ def _pieces(cells: tuple[Cell, ...], simplify: bool, continued: bool, cut: Cutte
 
 def _read(cells: tuple[Cell, ...], simplify: bool, continued: bool, cut: Cutter) -> _Read:
     pieces = _pieces(cells, simplify, continued, cut)
-    squeezed = tuple(["".join("".join([c.text for c in cells]).split()) for cells, _ in pieces])
-    protos = tuple([proto for cells, part in pieces for proto in _tokens(cells, part)])
+    squeezed = tuple(["".join("".join([c.text for c in piece]).split()) for piece, _ in pieces])
+    protos = tuple([proto for piece, part in pieces for proto in _tokens(piece, part)])
     texts = [c.text for c in cells]
     return squeezed, protos, pieces[0][1] is not None, sum(map(traditional_count, texts)), sum(map(len, texts))
 
@@ -185,27 +185,27 @@ def _tokens(cells: tuple[Cell, ...], part: int | None) -> list[_Proto]:
     """The tokens of one line (its number left out)."""
     if len(cells) == 1:  # one cell per line: most lines of text layouts, every flattened piece
         return [_one_cell(cells[0], part)]
-    kinds = [_classify(cell.text.strip()) for cell in cells]
-    numbers = [i for i, kind in enumerate(kinds) if kind[2] is not None or kind[0] == "run"]
-    texts = [kind[0] for kind in kinds].count("text")
+    heads = [_classify(cell.text.strip()) for cell in cells]  # each token's first fields
+    numbers = [i for i, head in enumerate(heads) if head[2] is not None or head[0] == "run"]
+    texts = [head[0] for head in heads].count("text")
     # Labels come before a row's numbers; text between two numbers fills a value cell (a
     # footnote mark, a unit, a watermark): that cell cannot be read.
     garbled = ()
     if numbers and numbers[-1] - numbers[0] >= len(numbers):  # something between its numbers
-        garbled = {i for i in range(numbers[0] + 1, numbers[-1]) if kinds[i][0] == "text"}
-    values = len(kinds) - texts + len(garbled)
+        garbled = {i for i in range(numbers[0] + 1, numbers[-1]) if heads[i][0] == "text"}
+    values = len(heads) - texts + len(garbled)
     tokens = []
-    for index, (cell, kind) in enumerate(zip(cells, kinds)):
-        if kind[0] == "value":  # most cells
-            tokens.append(kind + (cell.pos, index == 0, values, False, part, False, False))
-        elif kind[0] == "run":
-            tokens.append(("value", kind[1], None, None, cell.pos, index == 0, values, False, part, True, False))
+    for index, (cell, head) in enumerate(zip(cells, heads)):
+        if head[0] == "value":  # most cells
+            tokens.append(head + (cell.pos, index == 0, values, False, part, False, False))
+        elif head[0] == "run":
+            tokens.append(("value", head[1], None, None, cell.pos, index == 0, values, False, part, True, False))
         elif index in garbled:
             tokens.append(("value", cell.text.strip(), None, None, cell.pos, False, values, True, part, False, False))
         else:
-            shown = kind[1]
+            shown = head[1]
             prose = part is None and len(shown) > _PROSE_LENGTH or "。" in shown
-            tokens.append(kind + (cell.pos, index == 0, values, False, part, False, prose))
+            tokens.append(head + (cell.pos, index == 0, values, False, part, False, prose))
     return tokens
 
 
@@ -213,14 +213,14 @@ def _one_cell(cell: Cell, part: int | None) -> _Proto:
     """The token of a line of one cell: a number, a blank, text, or glued digits (a piece of a
     flattened line that is a run of digits, spaces and all)."""
     text = cell.text.strip()
-    kind = _classify(text)
-    if kind[0] == "run" or (part is not None and RUN.fullmatch(text)):
+    head = _classify(text)
+    if head[0] == "run" or (part is not None and RUN.fullmatch(text)):
         return ("value", text, None, None, cell.pos, True, 1, False, part, True, False)
-    if kind[0] == "value":
-        return kind + (cell.pos, True, 1, False, part, False, False)
-    shown = kind[1]
+    if head[0] == "value":
+        return head + (cell.pos, True, 1, False, part, False, False)
+    shown = head[1]
     prose = part is None and len(shown) > _PROSE_LENGTH or "。" in shown
-    return kind + (cell.pos, True, 0, False, part, False, prose)
+    return head + (cell.pos, True, 0, False, part, False, prose)
 
 
 @dataclass(frozen=True)

@@ -171,7 +171,6 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
     glued_rows = {key: group for key, group in assigned.items() if any([t.glued for t in group])}
     width = len(shape.columns)
     full_rows = [t for t in (_trimmed(g, width) for g in assigned.values()) if width and len(t) == width]
-    lines, positions = result.lines, result.positions
 
     for row in shape.rows:
         columns = shape.columns_of(row)
@@ -206,8 +205,8 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
         for column, token, cell in zip(columns, placed, refs):
             if token is not None:
                 read[column.key] = token.value
-                lines[cell] = token.line
-                positions[cell] = token.pos
+                result.lines[cell] = token.line
+                result.positions[cell] = token.pos
                 if column.unit_key:
                     unit = token.unit or _header_unit(text, column.label)
                     if unit:
@@ -319,7 +318,7 @@ def _read_glued(result: TableResult, glued: dict[str, list[Token]], title: str) 
     """Read the rows whose digits are glued together: each row by its own identities, the rows
     left ambiguous by the column identities, and only a split that is the only one survives."""
     shape, table = result.shape, result.key
-    instances = T.sum_instances(shape)
+    instances = shape.sum_instances
     splits: dict[str, RowSplit] = {}
     for key, group in glued.items():
         columns = shape.columns_of(shape.row(key))
@@ -395,7 +394,7 @@ def _read_glued_row(result: TableResult, groups: list[list[Token]], title: str) 
     for group in groups:
         pieces += ([""] if pieces else []) + _pieces(group)  # text between runs is a boundary
     index = {(r.key, c.key): n for n, (r, c) in enumerate(cells)}
-    instances = T.sum_instances(shape)
+    instances = shape.sum_instances
     split = split_row(pieces, [c.kind for _, c in cells], _within(instances, index))
     if split.unique is None:
         run = _run_text(pieces)

@@ -32,7 +32,7 @@ def number(value: int | float | None) -> str:
 
 def check_sums(table: str, shape: T.Shape, values: Values, unread: Set[CellRef] = frozenset()) -> list[Finding]:
     findings = []
-    for instance in T.sum_instances(shape):  # most hold: nothing is built for them
+    for instance in shape.sum_instances:  # most hold: nothing is built for them
         if (unread and any(c in unread for c in instance.refs)) or instance.holds_in(values):
             continue
         cells = list(instance.refs)
@@ -63,7 +63,7 @@ def holding_identities(shape: T.Shape, values: Values, cell: CellRef, unread: Se
     """The identities over `cell` that hold with these values, as `T3-row 自然人`-style names;
     instances over an unread cell prove nothing and are left out."""
     held = []
-    for instance in T.sum_instances(shape):
+    for instance in shape.sum_instances:
         cells = instance.refs
         if cell not in cells or any(c in unread and c != cell for c in cells):
             continue
