@@ -8,6 +8,7 @@ and table, and navigation debris comes before everything.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, NamedTuple
@@ -230,10 +231,35 @@ class Region:
     end: int
 
 
+class _Searched(NamedTuple):
+    """A report's tokens and, in order, the indices of those the searches below read: labels
+    (text, not prose) and possible headings (text alone on its line). Made once per report: each
+    search then skips the tokens that can never match (most of them are values)."""
+
+    tokens: list[Token]
+    labels: list[int]
+    headings: list[int]
+
+
+def _searched(tokens: list[Token]) -> _Searched:
+    labels, headings = [], []
+    for i, token in enumerate(tokens):
+        if token.kind == "text":
+            if not token.prose:
+                labels.append(i)
+            if token.first_in_line and not token.values_in_line:
+                headings.append(i)
+    return _Searched(tokens, labels, headings)
+
+
+def _among(indices: list[int], start: int, end: int | None) -> list[int]:
+    """The indices in [start, end) of a sorted list."""
+    return indices[bisect_left(indices, start) : len(indices) if end is None else bisect_left(indices, end)]
+
+
 def _is_heading(token: Token, regex: re.Pattern[str]) -> bool:
-    # In running text a heading is followed by whatever comes next: only its start is read.
-    if token.kind != "text" or not token.first_in_line or token.values_in_line:
-        return False
+    """Whether a possible heading (`_Searched.headings`) is one: in running text a heading is
+    followed by whatever comes next, so only its start is read."""
     text = token.text if token.part is None else token.text[:32]
     return len(text) <= 32 and regex.search(text) is not None
 
@@ -242,62 +268,53 @@ def _is_text(token: Token) -> bool:
     return token.kind == "text" and not token.prose
 
 
-# The searches below run over every token of a report: the token's fields are tested inline
-# before its text is searched, and each pattern is compiled once.
+def _find(searched: _Searched, pattern: str, start: int = 0, end: int | None = None) -> int | None:
+    search, tokens = re.compile(pattern).search, searched.tokens
+    return next((i for i in _among(searched.labels, start, end) if search(tokens[i].text) is not None), None)
 
 
-def _find(tokens: list[Token], pattern: str, start: int = 0, end: int | None = None) -> int | None:
-    search = re.compile(pattern).search
-    for i in range(start, len(tokens) if end is None else end):
-        token = tokens[i]
-        if token.kind == "text" and not token.prose and search(token.text) is not None:
-            return i
-    return None
+def _headings(searched: _Searched, pattern: str, start: int = 0, end: int | None = None) -> list[int]:
+    regex, tokens = re.compile(pattern), searched.tokens
+    return [i for i in _among(searched.headings, start, end) if _is_heading(tokens[i], regex)]
 
 
-def _headings(tokens: list[Token], pattern: str, start: int = 0, end: int | None = None) -> list[int]:
-    regex = re.compile(pattern)
-    return [i for i in range(start, len(tokens) if end is None else end) if _is_heading(tokens[i], regex)]
-
-
-def _first_rows(tokens: list[Token], rows: T.FirstRows) -> int | None:
+def _first_rows(searched: _Searched, rows: T.FirstRows) -> int | None:
     """The first row label of a table found by its rows: one followed closely by its second row."""
-    search = re.compile(rows.first).search
+    search, tokens = re.compile(rows.first).search, searched.tokens
     candidates = []
-    for i, token in enumerate(tokens):
-        if token.kind != "text" or token.prose:
-            continue
+    for i in searched.labels:
+        token = tokens[i]
         if search(token.text) is not None:
             candidates.append(i)
         # A flattened label wrapped at the margin (一、本 / 年新收…) is found across both, at the first.
         elif i and token.part is not None and _is_text(tokens[i - 1]) and search(tokens[i - 1].text[-8:] + token.text[:8]):
             candidates.append(i - 1)
     for i in candidates:
-        if _find(tokens, rows.then, i + 1, min(len(tokens), i + rows.within)) is not None:
+        if _find(searched, rows.then, i + 1, min(len(tokens), i + rows.within)) is not None:
             return i
     return candidates[0] if candidates else None
 
 
-def _found_by_rows(tokens: list[Token], table: T.Table) -> tuple[int, int] | None:
+def _found_by_rows(searched: _Searched, table: T.Table) -> tuple[int, int] | None:
     """(start, end of its rows) of a table found by its rows: it begins at the last heading before
     them, else its header words close before them, else its first row."""
-    rows = table.found_by
-    anchor = _first_rows(tokens, rows)
+    rows, tokens = table.found_by, searched.tokens
+    anchor = _first_rows(searched, rows)
     if anchor is None:
         return None
-    headings = _headings(tokens, table.heading, 0, anchor)
-    header = _find(tokens, table.header, max(0, anchor - rows.header_reach), anchor) if table.header else None
+    headings = _headings(searched, table.heading, 0, anchor)
+    header = _find(searched, table.header, max(0, anchor - rows.header_reach), anchor) if table.header else None
     start = headings[-1] if headings else header if header is not None else anchor
-    last_row = _find(tokens, rows.last, anchor) or anchor
+    last_row = _find(searched, rows.last, anchor) or anchor
     end = last_row + 1
     while end < len(tokens) and (tokens[end].kind == "value" or tokens[end].place == tokens[last_row].place):
         end += 1
     return start, end
 
 
-def _first_heading(tokens: list[Token], pattern: str, start: int) -> int | None:
-    regex = re.compile(pattern)
-    return next((i for i in range(start, len(tokens)) if _is_heading(tokens[i], regex)), None)
+def _first_heading(searched: _Searched, pattern: str, start: int) -> int | None:
+    regex, tokens = re.compile(pattern), searched.tokens
+    return next((i for i in _among(searched.headings, start, None) if _is_heading(tokens[i], regex)), None)
 
 
 def locate(tokens: list[Token], template: T.Template = T.NATIONAL) -> dict[str, Region]:
@@ -308,27 +325,28 @@ def locate(tokens: list[Token], template: T.Template = T.NATIONAL) -> dict[str, 
     (its last heading there, else its header words). A table ends where the next one found
     begins; the last one at its own end (after its rows, at a heading of `ends`, or the text's end)."""
     tables = template.tables
+    searched = _searched(tokens)
     pivot = next((i for i, t in enumerate(tables) if t.found_by), None)
     spans: dict[int, tuple[int, int]] = {}  # table index -> (start, its own end)
     search_from = 0
-    if pivot is not None and (found := _found_by_rows(tokens, tables[pivot])) is not None:
+    if pivot is not None and (found := _found_by_rows(searched, tables[pivot])) is not None:
         spans[pivot] = found
         search_from = found[1]
     for i in range(0 if pivot is None else pivot + 1, len(tables)):
         table = tables[i]
-        start = _first_heading(tokens, table.heading, search_from)
+        start = _first_heading(searched, table.heading, search_from)
         if start is None and table.header:
-            start = _find(tokens, table.header, search_from)
+            start = _find(searched, table.header, search_from)
         if start is None:
             continue
-        end = (_first_heading(tokens, table.ends, start + 1) if table.ends else None) or len(tokens)
+        end = (_first_heading(searched, table.ends, start + 1) if table.ends else None) or len(tokens)
         spans[i] = (start, end)
         search_from = start + 1
     for i in reversed(range(pivot or 0)):
         table = tables[i]
         end = next((spans[j][0] for j in range(i + 1, len(tables)) if j in spans), len(tokens))
-        headings = _headings(tokens, table.heading, 0, end)
-        start = headings[-1] if headings else _find(tokens, table.header, 0, end) if table.header else None
+        headings = _headings(searched, table.heading, 0, end)
+        start = headings[-1] if headings else _find(searched, table.header, 0, end) if table.header else None
         if start is not None:
             spans[i] = (start, end)
     regions: dict[str, Region] = {}

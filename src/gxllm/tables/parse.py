@@ -161,12 +161,19 @@ def parse_table(spec: T.Table, shape: T.Shape, tokens: list[Token], region: Regi
     found = sorted(row_starts.items(), key=lambda kv: kv[1])
     claimed: set[int] = set()
     assigned: dict[str, list[Token]] = {}
+    # Each row takes the first group of values between its label and the next row's. Rows and
+    # groups are both in printed order, so one pass over the groups serves every row.
+    g = 0
     for n, (row_key, start) in enumerate(found):
         stop = found[n + 1][1] if n + 1 < len(found) else region.end
-        for g, (first, group) in enumerate(groups):
-            if start < first < stop and g not in claimed and not blank[g]:
-                claimed.add(g)
-                assigned[row_key] = group
+        while g < len(groups) and groups[g][0] <= start:
+            g += 1
+        for k in range(g, len(groups)):
+            if groups[k][0] >= stop:
+                break
+            if not blank[k]:
+                claimed.add(k)
+                assigned[row_key] = groups[k][1]
                 break
     glued_rows = {key: group for key, group in assigned.items() if any([t.glued for t in group])}
     width = len(shape.columns)
