@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import pickle
 import sys
 
 import pytest
 
-from gxllm.document import Cell
+from gxllm.document import Cell, Line
 from gxllm.errors import InputError
 from gxllm.load import MAX_BYTES, declared_encoding, decode, load, read_input, sniff_format
 from gxllm.load.html import html_lines
@@ -177,6 +178,17 @@ def test_text_lines_one_to_one():
         (4, (Cell("第2页", None),)),
         (5, (Cell("", None),)),
     ]
+
+
+def test_text_lines_read_as_a_tuple_of_lines():
+    """A text document's lines are made when read; to every reader they are the tuple of Lines."""
+    lines = load("一\n\n三 | 3\n".encode(), "r.txt").lines
+    as_tuple = tuple(Line((Cell(text, None),), n) for n, text in enumerate(["一", "", "三 | 3"], 1))
+    assert lines == as_tuple and tuple(lines) == as_tuple and len(lines) == 3
+    assert (lines[0], lines[-1], lines[1:], lines[::2]) == (as_tuple[0], as_tuple[-1], as_tuple[1:], as_tuple[::2])
+    assert pickle.loads(pickle.dumps(lines)) == lines and hash(lines) == hash(as_tuple)
+    with pytest.raises(IndexError):
+        lines[3]
 
 
 def test_sniff_format():

@@ -10,8 +10,9 @@ columns; it is ``None`` where the source gives no such position.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import count
 from typing import NamedTuple
 
 # Below this the OCR itself is unsure of a word: such a number needs an identity to vouch for it.
@@ -73,9 +74,70 @@ class OcrRead:
         return self.confidence < LOW_CONFIDENCE or self.corrected
 
 
+_new = tuple.__new__  # a NamedTuple built from a tuple, without its Python-level __new__
+
+
+def _text_line(text: str, number: int) -> Line:
+    return _new(Line, ((_new(Cell, (text, None)),), number, None, None, None))
+
+
+class TextLines(Sequence[Line]):
+    """The lines of a plain-text document, a tuple of `Line`s to every reader: line n is
+    `texts[n - 1]` as one unpositioned cell, with no page or table. Each Line is made when it is
+    read: the rules read `texts` (`tables.locate.read_lines`), so most lines of a report never
+    become objects (~0.7 µs each, 8% of reading a text report)."""
+
+    __slots__ = ("texts",)
+
+    def __init__(self, texts: Sequence[str]):
+        self.texts = tuple(texts)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(map(_text_line, self.texts[index], range(1, len(self.texts) + 1)[index]))
+        number = range(1, len(self.texts) + 1)[index]  # (an IndexError as a tuple's)
+        return _text_line(self.texts[number - 1], number)
+
+    def __iter__(self) -> Iterator[Line]:
+        return map(_text_line, self.texts, count(1))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TextLines):
+            return self.texts == other.texts
+        return tuple(self) == other if isinstance(other, tuple) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"TextLines({len(self.texts)} lines)"
+
+
+def placed_lines(lines: Sequence[Line]) -> dict[int, Line]:
+    """Line number -> line, of the lines printed on a page or in a table grid (none in plain text)."""
+    if isinstance(lines, TextLines):
+        return {}
+    return {line.number: line for line in lines if line.page is not None or line.table is not None}
+
+
+def shown_lines(lines: Sequence[Line], first: int, last: int) -> list[tuple[int, str]]:
+    """(number, `Line.pipe_text`) of the lines numbered first…last, but blank ones: a table as a
+    reviewer reads it. Loaders number lines 1, 2, 3…: the lines are a slice of `lines`."""
+    if isinstance(lines, TextLines):
+        return [(number, text) for number, text in zip(range(first, last + 1), lines.texts[first - 1 : last]) if text.strip()]
+    return [
+        (line.number, text)
+        for line in lines[first - 1 : last]
+        if first <= line.number <= last and (text := line.pipe_text).strip()
+    ]
+
+
 @dataclass(frozen=True)
 class Document:
     source: Source
-    lines: tuple[Line, ...]
+    lines: Sequence[Line]  # a tuple, or a text document's `TextLines`
     # Scans: how each OCR cell was read, by (line number, cell position); empty for text.
     ocr: Mapping[tuple[int, float | None], OcrRead] = field(default_factory=dict)

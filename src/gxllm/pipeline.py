@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from . import template as T
-from .document import Document, Line, OcrRead
+from .document import Document, Line, OcrRead, placed_lines, shown_lines
 from .findings import ASKS_LLM, UNREAD, Finding, finding
 from .llm.request import region_text
 from .load import load
@@ -198,7 +198,7 @@ def complete(reading: RuleReading, *, llm: str = "never", reader: Reader | None 
     normalized = None
     findings: list[Finding] = []
     calls: list[LLMAnswer] = []
-    by_number = {line.number: line for line in doc.lines}
+    placed = placed_lines(doc.lines)
     tables: dict[str, TableReading | None] = {}
     template = reading.template
     for key, rule in reading.tables.items():
@@ -217,7 +217,7 @@ def complete(reading: RuleReading, *, llm: str = "never", reader: Reader | None 
         for row, extra in result.extras.items():
             table.values[row].update(extra)
         findings += table.findings
-        tables[key] = _reading(table, reading, by_number)
+        tables[key] = _reading(table, reading, placed)
     if not any(t.result.found for t in reading.tables.values()):
         *others, last = [t.number for t in template.tables]
         findings.insert(0, finding("no_table", [], names=f"{', '.join(others)} or {last}" if others else last))
@@ -376,7 +376,7 @@ def _ocr_findings(
     return out
 
 
-def _reading(table: _Table, rules: RuleReading, by_number: dict[int, Line]) -> TableReading:
+def _reading(table: _Table, rules: RuleReading, placed: dict[int, Line]) -> TableReading:
     """A table as the result holds it: its values and where they were read: its line range and,
     per cell, the source line and the page (PDF) or table ordinal (HTML, DOCX, PDF) so a
     reviewer can find the printed number, and which path read it (rules, llm, both,
@@ -390,8 +390,8 @@ def _reading(table: _Table, rules: RuleReading, by_number: dict[int, Line]) -> T
     reading = TableReading(key, result.shape, table.values)
     cells: dict[CellRef, Provenance] = {}
     for ref, line_number in result.lines.items():
-        line = by_number[line_number]
-        cells[ref] = Provenance(line_number, line.page, line.table)
+        line = placed.get(line_number)
+        cells[ref] = Provenance(line_number) if line is None else Provenance(line_number, line.page, line.table)
     for ref in result.split:  # decided by the identities, not by printed boundaries
         cell = cells.setdefault(ref, Provenance())
         cell.source, cell.split = "rules", True
@@ -408,12 +408,7 @@ def _reading(table: _Table, rules: RuleReading, by_number: dict[int, Line]) -> T
     (first, _), (last, _) = span
     reading.cells, reading.method, reading.lines = cells, table.method, (first, last)
     reading.pages = (pages[0], pages[-1]) if pages else None
-    # loaders number lines 1, 2, 3…: the table's lines are a slice
-    reading.text = [
-        (line.number, text)
-        for line in rules.printed.lines[first - 1 : last]
-        if first <= line.number <= last and (text := line.pipe_text).strip()
-    ]
+    reading.text = shown_lines(rules.printed.lines, first, last)
     return reading
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import count, repeat
 from typing import Literal, NamedTuple
 
 from .. import template as T
-from ..document import Cell, Document, Line
+from ..document import Cell, Document, Line, TextLines
 from .layout import NUMBER, RUN, Cutter, cutter, line_pieces
 from .normalize import is_traditional, normalize_text, squeeze, traditional_count
 
@@ -127,12 +129,11 @@ def _read_lines(doc: Document, simplify: bool, cut: Cutter) -> tuple[list[str], 
     add_texts, add_token, add_tokens = squeezed.extend, tokens.append, tokens.extend
     continued = False
     hits = length = 0
-    for cells, number, _, _, _ in doc.lines:
-        key = cells[0][0] if len(cells) == 1 and cells[0][1] is None else cells
+    for key, cells, number in _keyed(doc.lines):
         cache = after_flattened if continued else ordinary
         read = cache.get(key)
         if read is None:
-            read = cache[key] = _read(cells, simplify, continued, cut)
+            read = cache[key] = _read(cells or (_new(Cell, (key, None)),), simplify, continued, cut)
         texts, protos, continued, line_hits, line_length = read
         hits += line_hits
         length += line_length
@@ -143,6 +144,14 @@ def _read_lines(doc: Document, simplify: bool, cut: Cutter) -> tuple[list[str], 
             at = (number,)
             add_tokens([_new(Token, proto + at) for proto in protos])
     return squeezed, tokens, hits, length
+
+
+def _keyed(lines: Sequence[Line]) -> Iterator[tuple[str | tuple[Cell, ...], tuple[Cell, ...] | None, int]]:
+    """(cache key, cells, number) of each line: a line of one unpositioned cell is keyed by its
+    text, and the cells of a text document's lines are left to be made where a line is read."""
+    if isinstance(lines, TextLines):
+        return zip(lines.texts, repeat(None), count(1))
+    return ((cells[0][0] if len(cells) == 1 and cells[0][1] is None else cells, cells, number) for cells, number, *_ in lines)
 
 
 def normalized_document(doc: Document, simplified: bool, template: T.Template = T.NATIONAL) -> Document:
