@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import random
 import shutil
 import signal
@@ -351,3 +352,28 @@ def test_url_inputs_are_fetched_once_into_the_run(tmp_path, capsys):
     results = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").open()]
     assert sorted(r["source"]["name"] for r in results) == sorted(urls)
     assert code == 0 and {r["status"] for r in results} == {"ok"}
+
+
+def _hold_and_die(lock) -> None:
+    lock.acquire()
+    os._exit(0)  # dies in its turn: the lock stays taken
+
+
+def test_a_worker_dead_in_its_turn_does_not_stop_the_others(tmp_path, monkeypatch):
+    """Batch workers take turns on the journal through a shared lock; one that died holding it
+    leaves the others writing, without the lock, after a short wait."""
+    import multiprocessing
+
+    import gxllm.run.journal as journal_module
+
+    monkeypatch.setattr(journal_module, "_TURN_WAIT", 0.1)
+    context = multiprocessing.get_context("fork")
+    lock = context.RLock()
+    holder = context.Process(target=_hold_and_die, args=(lock,))
+    holder.start()
+    holder.join()
+    journal = Journal(tmp_path / "gxllm.sqlite", lock=lock)
+    journal.add_spend(0.5, 10)
+    journal.add_spend(0.25, 5)
+    assert journal.spent() == (0.75, 15)
+    assert journal.lock is not lock  # waited for once, then left

@@ -100,11 +100,14 @@ class Progress:
 _worker_journal: Journal | None = None  # a worker process's own connection to the run's journal
 
 
-def _open_worker_journal(path: Path) -> None:
+def _open_worker_journal(path: Path, lock) -> None:
     """Pool initializer: each worker stores what it finished itself, so that the journal's
-    inserts (a row per cell) run on every core instead of queueing in the main process."""
+    inserts (a row per cell) run on every core instead of queueing in the main process. The
+    workers take turns on the journal through `lock`: one waiting goes on the moment the other
+    commits (SQLite's own wait sleeps 1, 2, 5… ms), and each copies the WAL back into the
+    database after its commits, out of turn (as SQLite's automatic checkpoint would, in turn)."""
     global _worker_journal
-    _worker_journal = Journal(path)
+    _worker_journal = Journal(path, lock=lock)
 
 
 @dataclass(frozen=True)
@@ -336,7 +339,7 @@ def _rules(jobs: list[tuple], workers: int | None, journal: Path) -> Iterable[tu
         yield from map(_extract_file, jobs)
         return
     context = get_context("fork" if os.name == "posix" else "spawn")
-    with context.Pool(workers, initializer=_open_worker_journal, initargs=(journal,)) as pool:
+    with context.Pool(workers, initializer=_open_worker_journal, initargs=(journal, context.RLock())) as pool:
         yield from pool.imap_unordered(_extract_file, jobs, chunksize=16)
 
 

@@ -68,6 +68,13 @@ CREATE TABLE IF NOT EXISTS fetches (url TEXT PRIMARY KEY, path TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS spend (at REAL NOT NULL, cost REAL NOT NULL, tokens INTEGER NOT NULL);
 """
 
+# A connection sharing its lock (a batch worker) checkpoints every 32 of its commits (~2 MB of
+# WAL, about what SQLite's automatic checkpoint lets through), every 4th time in its turn.
+# SQLite's own checkpoint runs inside COMMIT, in turn: the other workers wait for every one.
+_CHECKPOINT_EVERY = 32
+_RESTART_EVERY = 4
+_TURN_WAIT = 2.0  # seconds: a turn takes ~1 ms, a checkpoint in turn ~20 ms
+
 CHILDREN = ("cells", "cell_lines", "carried", "findings", "llm_calls")  # the tables of a report's rows, by report_id
 CELL_COLUMNS = (
     "report_id", "source", "agency", "year", "template", "tbl", "row_key", "column_key", "row_label",
@@ -163,14 +170,20 @@ def carry_of(result: dict, identities: Iterable[T.CarryIdentity] = T.CARRY_IDENT
 
 
 class Journal:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, lock=None):
+        """`lock`: a lock shared with other processes writing the journal (batch workers): their
+        transactions take turns on it, and this connection checkpoints after its commits, outside it."""
         self.path = path
         # LLM threads write `spend` as each call returns; the lock keeps their writes out of the
         # main thread's transactions on the one connection.
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-        self.lock = threading.RLock()
+        self.lock = lock or threading.RLock()
+        self.shared = lock is not None
+        self.commits = 0
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives a killed process
+        if self.shared:  # checkpoints out of turn (`transaction`), not inside a commit
+            self.db.execute("PRAGMA wal_autocheckpoint=0")
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -351,7 +364,7 @@ class Journal:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.lock:
+        with self._turn():
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield
@@ -359,4 +372,26 @@ class Journal:
                 self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
+            if self.shared:
+                self.commits += 1
+                if self.commits % (_CHECKPOINT_EVERY * _RESTART_EVERY) == 0:
+                    # In turn: nothing is committed meanwhile, so all of the WAL is copied back
+                    # and the next commit writes it from its start again (it stops growing).
+                    self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    return
+        if self.shared and self.commits % _CHECKPOINT_EVERY == 0:  # out of turn: the others go on
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This connection's turn on the journal. A shared lock not given within `_TURN_WAIT`
+        seconds is held by a process that died in its turn: this connection then takes its turns
+        without it (SQLite's own locking alone keeps the journal right, only slower)."""
+        if not self.lock.acquire(timeout=_TURN_WAIT if self.shared else -1):
+            self.lock = threading.RLock()
+            self.lock.acquire()
+        try:
+            yield
+        finally:
+            self.lock.release()
 
