@@ -490,7 +490,8 @@ def test_decisions_are_counted_checked_and_kept_across_closing_the_page(fresh, u
     fresh.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     fresh.find_element("id", "dl").click()
     saved = downloads / "decisions.csv"
-    WebDriverWait(fresh, 10).until(lambda _: saved.exists())
+    # (the browser may make the file before it writes it: waited for until it is whole)
+    WebDriverWait(fresh, 10).until(lambda _: saved.exists() and saved.stat().st_size >= path.stat().st_size)
     assert saved.read_bytes() == path.read_bytes() and saved.read_bytes().startswith(b"\xef\xbb\xbf")
 
 
