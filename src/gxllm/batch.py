@@ -105,7 +105,8 @@ def _open_worker_journal(path: Path, lock) -> None:
     inserts (a row per cell) run on every core instead of queueing in the main process. The
     workers take turns on the journal through `lock`: one waiting goes on the moment the other
     commits (SQLite's own wait sleeps 1, 2, 5… ms), and each copies the WAL back into the
-    database after its commits, out of turn (as SQLite's automatic checkpoint would, in turn)."""
+    database after its commits, mostly out of turn (SQLite's automatic checkpoint runs in turn,
+    inside COMMIT: `Journal.transaction`)."""
     global _worker_journal
     _worker_journal = Journal(path, lock=lock)
 

@@ -372,14 +372,14 @@ class Journal:
                 self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
-            if self.shared:
-                self.commits += 1
-                if self.commits % (_CHECKPOINT_EVERY * _RESTART_EVERY) == 0:
-                    # In turn: nothing is committed meanwhile, so all of the WAL is copied back
-                    # and the next commit writes it from its start again (it stops growing).
-                    self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    return
-        if self.shared and self.commits % _CHECKPOINT_EVERY == 0:  # out of turn: the others go on
+            self.commits += 1
+            due = self.shared and self.commits % _CHECKPOINT_EVERY == 0
+            if due and self.commits % (_CHECKPOINT_EVERY * _RESTART_EVERY) == 0:
+                # In turn: nothing is committed meanwhile, so all of the WAL is copied back and
+                # the next commit writes it from its start again (it stops growing).
+                self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                due = False
+        if due:  # out of turn: the others go on committing
             self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @contextmanager
