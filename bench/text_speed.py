@@ -105,7 +105,7 @@ def measure_peer(texts: list[bytes], function_name: str) -> dict:
 def in_child(src: str, reports: str, peer_function: str | None = None) -> dict:
     """`measure` (or `measure_peer`) in a fresh process with `src` first on PYTHONPATH, over the
     reports in that file."""
-    command = [sys.executable, __file__, "--child", reports] + (["--peer-function", peer_function] if peer_function else [])
+    command = [sys.executable, __file__, "--child", reports] + (["--child-peer", peer_function] if peer_function else [])
     child = subprocess.run(command, env=dict(os.environ, PYTHONPATH=src), capture_output=True, text=True)
     if child.returncode:
         raise SystemExit(f"the measurement with {src} first on the path failed:\n{child.stderr.strip()}")
@@ -173,11 +173,12 @@ def main() -> int:
                         help="with --peer: the function called with each report's text (default %(default)s)")
     parser.add_argument("--rounds", type=int, default=3, help="with --src/--peer: rounds of each, best kept (default 3)")
     parser.add_argument("--child", metavar="REPORTS", help=argparse.SUPPRESS)
+    parser.add_argument("--child-peer", metavar="MODULE:NAME", help=argparse.SUPPRESS)  # a child timing the peer
     args = parser.parse_args()
     if args.child:
         with open(args.child, encoding="utf-8") as f:
             texts = [text.encode("utf-8") for text in json.load(f)]
-        print(json.dumps(measure_peer(texts, args.peer_function) if "--peer-function" in sys.argv else measure(texts)))
+        print(json.dumps(measure_peer(texts, args.child_peer) if args.child_peer else measure(texts)))
         return 0
     if args.src or args.peer:
         return against(args)

@@ -107,13 +107,17 @@ _labels_csv = lru_cache(maxsize=1 << 12)(_csv_fields)
 _value_csv = lru_cache(maxsize=1 << 12)(_csv_fields)
 
 
+# A cell row's fields: the report's, the cell's place and labels, then its value and the rest.
+_CELL_AT, _VALUE_AT = CELL_FIELDS.index("table"), CELL_FIELDS.index("value")
+
+
 def report_csv_lines(rows: list[tuple]) -> str:
-    """`csv_lines` of one report's `cell_rows`, byte for byte: its five report fields are written
-    once, each cell's labels and value from a cache: ~2.6× faster, in every batch worker."""
+    """`csv_lines` of one report's `cell_rows`, byte for byte: its report fields are written once,
+    each cell's place, labels and value from a cache: ~2.6× faster, in every batch worker."""
     if not rows:
         return ""
-    report = _csv_fields(rows[0][:5]) + ","
-    return "".join([report + _labels_csv(row[5:10]) + "," + _value_csv(row[10:]) + "\n" for row in rows])
+    report = _csv_fields(rows[0][:_CELL_AT]) + ","
+    return "".join([report + _labels_csv(row[_CELL_AT:_VALUE_AT]) + "," + _value_csv(row[_VALUE_AT:]) + "\n" for row in rows])
 
 
 def cells(result: dict) -> Iterator[dict]:

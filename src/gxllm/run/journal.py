@@ -10,7 +10,7 @@ tables are meant to be opened with any SQLite tool as well:
     reports(id, source, sha256, pipeline, status, agency, year, template, result, finished)
     cells(report_id, source, agency, year, template, tbl, row_key, column_key, row_label, column_label, value, provenance, flagged)
     cell_lines(report_id, csv)     the same cells as the lines of cells.csv, zlib-compressed
-    carried(report_id, source, cells)   the cells carried from one year to the next, as JSON [table, row, column, value] (cross-year check)
+    carried(report_id, cells)      the cells carried from one year to the next, as JSON [table, row, column, value] (cross-year check)
     findings(report_id, kind, identity, cells, message)
     llm_calls(report_id, tbl, model, mode, input_tokens, output_tokens, cost, cached, attempts, seconds, error)
     duplicates(source, same_as, sha256)   an input with the same content as the report `same_as`
@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS cells (
 );
 CREATE INDEX IF NOT EXISTS cells_report ON cells(report_id);
 CREATE TABLE IF NOT EXISTS cell_lines (report_id TEXT PRIMARY KEY, csv BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS carried (report_id TEXT PRIMARY KEY, source TEXT, cells TEXT);
+CREATE TABLE IF NOT EXISTS carried (report_id TEXT PRIMARY KEY, cells TEXT);
 CREATE TABLE IF NOT EXISTS findings (
     report_id TEXT NOT NULL, kind TEXT NOT NULL, identity TEXT, cells TEXT, message TEXT NOT NULL
 );
@@ -146,14 +146,16 @@ def _carried_rows(identities: Iterable[T.CarryIdentity]) -> set[tuple[str, str]]
 
 _CARRIED_ROWS = frozenset(_carried_rows(T.CARRY_IDENTITIES))
 _CARRIED_TABLES = frozenset(table for table, _ in _CARRIED_ROWS)
+_TABLE, _ROW, _COLUMN, _VALUE = map(CELL_COLUMNS.index, ("tbl", "row_key", "column_key", "value"))  # in `cell_rows`
 
 
 def _carried(cells: list[tuple]) -> str | None:
-    """A report's carried cells (`cell_rows` fields) as JSON [table, row, column, value] in their
-    order; None for a report without a carried table (it has no cross-year reading)."""
-    if not any(cell[5] in _CARRIED_TABLES for cell in cells):
+    """A report's carried cells (`cell_rows`) as JSON [table, row, column, value] in their order;
+    None for a report without a carried table (it has no cross-year reading)."""
+    if not any(cell[_TABLE] in _CARRIED_TABLES for cell in cells):
         return None
-    return json.dumps([cell[5:8] + cell[10:11] for cell in cells if cell[5:7] in _CARRIED_ROWS], ensure_ascii=False)
+    carried = [(c[_TABLE], c[_ROW], c[_COLUMN], c[_VALUE]) for c in cells if (c[_TABLE], c[_ROW]) in _CARRIED_ROWS]
+    return json.dumps(carried, ensure_ascii=False)
 
 
 def carry_of(result: dict, identities: Iterable[T.CarryIdentity] = T.CARRY_IDENTITIES) -> Carry | None:
@@ -241,8 +243,7 @@ class Journal:
     def _children(self, done: Entry) -> None:
         self.db.executemany("INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", done.cells)
         self.db.execute("INSERT INTO cell_lines VALUES (?, ?)", (done.report_id, done.cell_lines))
-        source = done.cells[0][1] if done.cells else None
-        self.db.execute("INSERT INTO carried VALUES (?, ?, ?)", (done.report_id, source, done.carried))
+        self.db.execute("INSERT INTO carried VALUES (?, ?)", (done.report_id, done.carried))
         self.db.executemany("INSERT INTO findings VALUES (?, ?, ?, ?, ?)", done.findings)
         self.db.executemany("INSERT INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", done.calls)
 
@@ -317,7 +318,7 @@ class Journal:
             yield from self._carries_from_cells(identities)
             return
         rows = self.db.execute(
-            "SELECT r.id, r.agency, r.year, k.source, k.cells FROM reports r JOIN carried k ON k.report_id = r.id "
+            "SELECT r.id, r.agency, r.year, r.source, k.cells FROM reports r JOIN carried k ON k.report_id = r.id "
             "WHERE r.agency <> '' AND r.year AND k.cells IS NOT NULL ORDER BY r.source"
         )
         for rid, agency, year, source, cells in rows:

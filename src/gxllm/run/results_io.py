@@ -134,9 +134,9 @@ def refresh_summary(out: Path, results: list[dict]) -> dict:
 
 @contextmanager
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A file written whole (bytes: UTF-8 is the caller's), then renamed into place: a reader never sees half of it. It
-    gets the permissions a new file would get (not the private ones of a temporary file). A path
-    that is not a regular file (`-o /dev/null`, a pipe) is written as it is."""
+    """A file written whole (in bytes: UTF-8 is the caller's), then renamed into place: a reader
+    never sees half of it. It gets the permissions a new file would get (not the private ones of a
+    temporary file). A path that is not a regular file (`-o /dev/null`, a pipe) is written as it is."""
     import stat
     import tempfile  # with shutil and random: not needed by a run that writes to stdout
 

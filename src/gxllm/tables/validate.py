@@ -178,14 +178,14 @@ def check_cross_year(carries: Iterable[Carry], identities: Iterable[T.CarryIdent
             by_year.setdefault(carry.year, []).append((key, carry))
     # Each report's carried rows as one tuple, made once: a pair whose rows are equal (most
     # pairs) has no finding, and only the others are compared cell by cell.
-    forward = {carry.report_id: _carried(carry, identities, "row") for reports in by_year.values() for _, carry in reports}
+    forward = {carry.report_id: _row_values(carry, identities, "row") for reports in by_year.values() for _, carry in reports}
     found: dict[str, list[Finding]] = {}
     for year, reports in by_year.items():
         if year - 1 not in by_year:
             continue
         earlier_year = _AgencyIndex(by_year[year - 1])
         for key, later in reports:
-            over = _carried(later, identities, "next_row")
+            over = _row_values(later, identities, "next_row")
             for earlier in earlier_year.same_agency(key):
                 if forward[earlier.report_id] == over:
                     continue
@@ -194,6 +194,6 @@ def check_cross_year(carries: Iterable[Carry], identities: Iterable[T.CarryIdent
     return found
 
 
-def _carried(carry: Carry, identities: tuple[T.CarryIdentity, ...], row: str) -> tuple:
+def _row_values(carry: Carry, identities: tuple[T.CarryIdentity, ...], row: str) -> tuple:
     """A report's values of each identity's `row` (or `next_row`), column by column."""
     return tuple(tuple(carry.cells.get((i.table, getattr(i, row), c.key)) for c in i.columns) for i in identities)
